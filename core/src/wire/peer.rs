@@ -1,0 +1,110 @@
+//! Messages between members.
+
+use crate::model::{ClientId, ClientRecord, MemberId, Revision, ServiceMeta};
+use crate::request::{Reply, Request};
+use serde::{Deserialize, Serialize};
+
+/// The first frame on every peer connection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Cluster name; a mismatch closes the connection.
+    pub cluster: String,
+    /// The sending member.
+    pub member: MemberId,
+    /// Protocol version of the sender.
+    pub version: u16,
+    /// Boot epoch of the sender (a new value tells that the member restarted).
+    pub epoch: u64,
+}
+
+/// One replicated item: a client's state, a deleted client, or a service's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    /// A live client's full state.
+    Client(ClientRecord),
+    /// A deleted client (a tombstone) at the revision of its deletion.
+    Deleted {
+        /// The client.
+        id: ClientId,
+        /// Revision of the deletion.
+        revision: Revision,
+    },
+    /// Service settings.
+    ServiceMeta(ServiceMeta),
+}
+
+/// A message from one member to another.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PeerMsg {
+    /// Handshake; must be the first frame.
+    Hello(Hello),
+    /// Member health ping.
+    Ping {
+        /// Echoed in the pong.
+        seq: u64,
+    },
+    /// Answer to a ping.
+    Pong {
+        /// The ping's sequence number.
+        seq: u64,
+    },
+    /// Changed or deleted clients (and service settings); acknowledged with `SyncAck`.
+    Sync {
+        /// Batch number, echoed in the ack.
+        batch: u64,
+        /// The records.
+        records: Vec<Record>,
+    },
+    /// Acknowledges a `Sync` batch.
+    SyncAck {
+        /// The batch number.
+        batch: u64,
+    },
+    /// Clients (and tombstones) the sender is responsible for, with their revisions.
+    Verify {
+        /// Round number, echoed in the answer.
+        round: u64,
+        /// `(client, revision)` pairs.
+        entries: Vec<(ClientId, Revision)>,
+    },
+    /// Answer to `Verify`: the clients the receiver lacks or holds at another revision, with
+    /// the revision it holds (`None` when it holds nothing).
+    VerifyReply {
+        /// The round number.
+        round: u64,
+        /// Mismatched clients.
+        mismatched: Vec<(ClientId, Option<Revision>)>,
+    },
+    /// Asks for chunk `seq` of a snapshot; `seq == 0` starts a new snapshot.
+    SnapshotRequest {
+        /// Session chosen by the requester.
+        session: u64,
+        /// Chunk number.
+        seq: u32,
+    },
+    /// One chunk of a snapshot.
+    SnapshotChunk {
+        /// The session.
+        session: u64,
+        /// Chunk number.
+        seq: u32,
+        /// Whether this is the last chunk.
+        last: bool,
+        /// The records.
+        records: Vec<Record>,
+    },
+    /// A client write forwarded to the member responsible for it.
+    Forward {
+        /// Chosen by the forwarder, echoed in the reply.
+        id: u64,
+        /// The request.
+        request: Request,
+    },
+    /// The answer to a forwarded write.
+    ForwardReply {
+        /// The forward id.
+        id: u64,
+        /// The answer.
+        reply: Reply,
+    },
+}
