@@ -218,3 +218,6 @@ fn split_target(target: &str) -> (&str, &str) {
     };
     target.split_once('?').unwrap_or((target, ""))
 }
+
+#[cfg(test)]
+mod tests;
