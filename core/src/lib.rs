@@ -75,6 +75,7 @@
 
 mod config;
 mod error;
+pub mod client;
 pub mod http;
 mod io;
 mod model;
