@@ -66,7 +66,8 @@ impl FileConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))?;
-        let mut cfg = Self::parse(&text).map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))?;
+        let mut cfg = Self::parse(&text)
+            .map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))?;
         if let (Some(members_file), Some(dir)) = (&cfg.members_file, path.parent()) {
             if members_file.is_relative() {
                 cfg.members_file = Some(dir.join(members_file));

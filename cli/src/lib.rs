@@ -41,7 +41,11 @@ pub const DEFAULT_HTTP: &str = "127.0.0.1:8848";
 
 /// Command line of a `distrod` server. Every option can also be set in the `--config` file.
 #[derive(Parser, Debug, Default, Clone)]
-#[command(name = "distrod", version, about = "A Nacos-compatible ephemeral service registry (Distro protocol)")]
+#[command(
+    name = "distrod",
+    version,
+    about = "A Nacos-compatible ephemeral service registry (Distro protocol)"
+)]
 pub struct Args {
     /// TOML config file; flags override it.
     #[arg(long, value_name = "PATH")]
@@ -181,8 +185,14 @@ fn build(args: Args, file: FileConfig) -> Result<ServerConfig, ConfigError> {
         Some(a) => a,
         None => DEFAULT_HTTP.parse().expect("valid default"),
     };
-    let native = args.native.or(file.native).map_or_else(|| offset(http, NATIVE_PORT_OFFSET), Ok)?;
-    let peer = args.peer.or(file.peer).map_or_else(|| offset(http, PEER_PORT_OFFSET), Ok)?;
+    let native = args
+        .native
+        .or(file.native)
+        .map_or_else(|| offset(http, NATIVE_PORT_OFFSET), Ok)?;
+    let peer = args
+        .peer
+        .or(file.peer)
+        .map_or_else(|| offset(http, PEER_PORT_OFFSET), Ok)?;
 
     let mut members = if !args.members.is_empty() || args.members_file.is_some() {
         members_from(&args.members, args.members_file.as_deref())?
@@ -190,7 +200,10 @@ fn build(args: Args, file: FileConfig) -> Result<ServerConfig, ConfigError> {
         let listed_file = file.members_file.as_deref();
         members_from(&file.members, listed_file)?
     };
-    let self_id = args.self_id.or(file.self_id).unwrap_or_else(|| http.to_string());
+    let self_id = args
+        .self_id
+        .or(file.self_id)
+        .unwrap_or_else(|| http.to_string());
     resolve(&self_id).map_err(|e| ConfigError::new(format!("--self {self_id}: {e}")))?;
     let standalone = members.is_empty() || members == [self_id.clone()];
     if !standalone && !members.contains(&self_id) {
@@ -216,8 +229,12 @@ fn build(args: Args, file: FileConfig) -> Result<ServerConfig, ConfigError> {
         node.cluster_name = name;
     }
     node.seed = args.seed.or(file.seed).unwrap_or_else(random_seed);
-    tuning::apply_table(&file.timings, "timings", |n, v| tuning::set_timing(&mut node.timings, n, v))?;
-    tuning::apply_table(&file.limits, "limits", |n, v| tuning::set_limit(&mut node.limits, n, v))?;
+    tuning::apply_table(&file.timings, "timings", |n, v| {
+        tuning::set_timing(&mut node.timings, n, v)
+    })?;
+    tuning::apply_table(&file.limits, "limits", |n, v| {
+        tuning::set_limit(&mut node.limits, n, v)
+    })?;
     for t in &args.timings {
         let (name, value) = tuning::split_assignment("--timing", t)?;
         tuning::set_timing(&mut node.timings, &name, value)?;
@@ -241,11 +258,26 @@ fn build(args: Args, file: FileConfig) -> Result<ServerConfig, ConfigError> {
         node,
         log,
         push_to_client_ip: args.push_to_client_ip || file.push_to_client_ip.unwrap_or(false),
-        max_connections: args.max_connections.or(file.max_connections).unwrap_or(10_000),
-        request_timeout: ms(args.request_timeout_ms.or(file.request_timeout_ms).unwrap_or(10_000)),
-        idle_timeout: ms(args.idle_timeout_ms.or(file.idle_timeout_ms).unwrap_or(60_000)),
-        client_write_buffer: args.client_write_buffer.or(file.client_write_buffer).unwrap_or(32 << 20),
-        peer_write_buffer: args.peer_write_buffer.or(file.peer_write_buffer).unwrap_or(64 << 20),
+        max_connections: args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(10_000),
+        request_timeout: ms(args
+            .request_timeout_ms
+            .or(file.request_timeout_ms)
+            .unwrap_or(10_000)),
+        idle_timeout: ms(args
+            .idle_timeout_ms
+            .or(file.idle_timeout_ms)
+            .unwrap_or(60_000)),
+        client_write_buffer: args
+            .client_write_buffer
+            .or(file.client_write_buffer)
+            .unwrap_or(32 << 20),
+        peer_write_buffer: args
+            .peer_write_buffer
+            .or(file.peer_write_buffer)
+            .unwrap_or(64 << 20),
     })
 }
 
@@ -264,14 +296,20 @@ fn resolve(member: &str) -> Result<SocketAddr, String> {
         return Ok(a);
     }
     match member.to_socket_addrs() {
-        Ok(mut addrs) => addrs.next().ok_or_else(|| "resolves to no address".to_string()),
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| "resolves to no address".to_string()),
         Err(e) => Err(format!("not an ip:port address ({e})")),
     }
 }
 
 /// The member list from `--members` entries and a members file, deduplicated in order.
 fn members_from(listed: &[String], file: Option<&Path>) -> Result<Vec<String>, ConfigError> {
-    let mut all: Vec<String> = listed.iter().map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
+    let mut all: Vec<String> = listed
+        .iter()
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
     if let Some(path) = file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(format!("members file {}: {e}", path.display())))?;

@@ -43,31 +43,72 @@ fn members_flag_makes_a_cluster_with_peer_ports_plus_1001() {
     assert_eq!(c.peer.port(), 19859);
     assert_eq!(c.native.port(), 19858);
     let peers: Vec<String> = c.peers.iter().map(|(m, a)| format!("{m}={a}")).collect();
-    assert_eq!(peers, ["127.0.0.1:18848=127.0.0.1:19849", "127.0.0.1:18868=127.0.0.1:19869"]);
+    assert_eq!(
+        peers,
+        [
+            "127.0.0.1:18848=127.0.0.1:19849",
+            "127.0.0.1:18868=127.0.0.1:19869"
+        ]
+    );
     assert_eq!(c.node.seed, 42);
 }
 
 #[test]
 fn self_must_be_a_member() {
-    let err = parse(&["--http", "127.0.0.1:1", "--members", "127.0.0.1:2,127.0.0.1:3"]).unwrap_err();
+    let err = parse(&[
+        "--http",
+        "127.0.0.1:1",
+        "--members",
+        "127.0.0.1:2,127.0.0.1:3",
+    ])
+    .unwrap_err();
     assert!(err.to_string().contains("not in the member list"), "{err}");
-    let ok = parse(&["--http", "0.0.0.0:2", "--self", "127.0.0.1:2", "--members", "127.0.0.1:2,127.0.0.1:3"]);
+    let ok = parse(&[
+        "--http",
+        "0.0.0.0:2",
+        "--self",
+        "127.0.0.1:2",
+        "--members",
+        "127.0.0.1:2,127.0.0.1:3",
+    ]);
     assert_eq!(ok.unwrap().peers.len(), 1);
 }
 
 #[test]
 fn members_file_skips_comments_and_blank_lines() {
     let text = "# cluster\n127.0.0.1:18848\n\n  127.0.0.1:18858  # second\n127.0.0.1:18868\n127.0.0.1:18848\n";
-    assert_eq!(parse_members_file(text), ["127.0.0.1:18848", "127.0.0.1:18858", "127.0.0.1:18868", "127.0.0.1:18848"]);
+    assert_eq!(
+        parse_members_file(text),
+        [
+            "127.0.0.1:18848",
+            "127.0.0.1:18858",
+            "127.0.0.1:18868",
+            "127.0.0.1:18848"
+        ]
+    );
     let path = temp_file("cluster.conf", text);
-    let c = parse(&["--http", "127.0.0.1:18868", "--members-file", path.to_str().unwrap()]).unwrap();
+    let c = parse(&[
+        "--http",
+        "127.0.0.1:18868",
+        "--members-file",
+        path.to_str().unwrap(),
+    ])
+    .unwrap();
     assert_eq!(c.node.members.len(), 3, "duplicates are dropped");
     assert_eq!(c.peers.len(), 2);
 }
 
 #[test]
 fn timings_and_limits_from_flags() {
-    let c = parse(&["--timing", "beat_timeout=1500", "--timing", "push_window=5", "--limit", "max_clients=1000"]).unwrap();
+    let c = parse(&[
+        "--timing",
+        "beat_timeout=1500",
+        "--timing",
+        "push_window=5",
+        "--limit",
+        "max_clients=1000",
+    ])
+    .unwrap();
     assert_eq!(c.node.timings.beat_timeout, Duration::from_millis(1500));
     assert_eq!(c.node.timings.push_window, Duration::from_millis(5));
     assert_eq!(c.node.limits.max_clients, 1000);
@@ -96,15 +137,32 @@ fn config_file_is_read_and_flags_override_it() {
     assert_eq!(c.node.seed, 9);
     assert_eq!(c.log, "debug");
     assert_eq!(c.max_connections, 5);
-    assert_eq!(c.node.members.len(), 2, "members_file is relative to the config file");
+    assert_eq!(
+        c.node.members.len(),
+        2,
+        "members_file is relative to the config file"
+    );
     assert_eq!(c.node.timings.beat_timeout, Duration::from_millis(15001));
     assert_eq!(c.node.timings.member_fail_threshold, 4);
     assert_eq!(c.node.limits.max_clients, 1001);
 
-    let c = parse(&["--config", p, "--seed", "10", "--limit", "max_clients=7", "--members", "127.0.0.1:28848"]).unwrap();
+    let c = parse(&[
+        "--config",
+        p,
+        "--seed",
+        "10",
+        "--limit",
+        "max_clients=7",
+        "--members",
+        "127.0.0.1:28848",
+    ])
+    .unwrap();
     assert_eq!(c.node.seed, 10);
     assert_eq!(c.node.limits.max_clients, 7);
-    assert!(c.node.members.is_empty(), "--members replaces the file's list; alone it is standalone");
+    assert!(
+        c.node.members.is_empty(),
+        "--members replaces the file's list; alone it is standalone"
+    );
 }
 
 #[test]
@@ -116,9 +174,15 @@ fn config_file_mistakes_are_clear_errors() {
     assert!(err.to_string().contains("beat_timeout_ms"), "{err}");
     let path = temp_file("bad-limit.toml", "[limits]\nmax_klients = 3\n");
     let err = parse(&["--config", path.to_str().unwrap()]).unwrap_err();
-    assert!(err.to_string().contains("unknown limit `max_klients`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown limit `max_klients`"),
+        "{err}"
+    );
     let err = parse(&["--config", "/nonexistent/distrod.toml"]).unwrap_err();
-    assert!(err.to_string().contains("/nonexistent/distrod.toml"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/distrod.toml"),
+        "{err}"
+    );
 }
 
 #[test]

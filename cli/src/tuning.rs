@@ -69,7 +69,10 @@ pub fn set_limit(l: &mut Limits, name: &str, value: u64) -> Result<(), ConfigErr
     if set_limit_field(l, name, n) {
         Ok(())
     } else {
-        Err(ConfigError::new(format!("unknown limit `{name}`; known limits: {}", LIMIT_NAMES.join(", "))))
+        Err(ConfigError::new(format!(
+            "unknown limit `{name}`; known limits: {}",
+            LIMIT_NAMES.join(", ")
+        )))
     }
 }
 
@@ -118,12 +121,18 @@ mod tests {
         let mut known: Vec<String> = TIMING_NAMES.iter().map(|s| s.to_string()).collect();
         timings.sort();
         known.sort();
-        assert_eq!(timings, known, "cli/src/tuning.rs must list every field of Timings");
+        assert_eq!(
+            timings, known,
+            "cli/src/tuning.rs must list every field of Timings"
+        );
         let mut limits = serde_fields(&Limits::default());
         let mut known: Vec<String> = LIMIT_NAMES.iter().map(|s| s.to_string()).collect();
         limits.sort();
         known.sort();
-        assert_eq!(limits, known, "cli/src/tuning.rs must list every field of Limits");
+        assert_eq!(
+            limits, known,
+            "cli/src/tuning.rs must list every field of Limits"
+        );
     }
 
     #[test]
@@ -140,15 +149,27 @@ mod tests {
     #[test]
     fn unknown_names_are_clear_errors() {
         let err = set_timing(&mut Timings::default(), "beat_timeuot", 1).unwrap_err();
-        assert!(err.to_string().contains("unknown timing `beat_timeuot`"), "{err}");
-        assert!(err.to_string().contains("beat_timeout"), "lists the known names: {err}");
+        assert!(
+            err.to_string().contains("unknown timing `beat_timeuot`"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("beat_timeout"),
+            "lists the known names: {err}"
+        );
         let err = set_limit(&mut Limits::default(), "max_klients", 1).unwrap_err();
-        assert!(err.to_string().contains("unknown limit `max_klients`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown limit `max_klients`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn assignments_parse() {
-        assert_eq!(split_assignment("--limit", "max_clients=1_000").unwrap(), ("max_clients".into(), 1000));
+        assert_eq!(
+            split_assignment("--limit", "max_clients=1_000").unwrap(),
+            ("max_clients".into(), 1000)
+        );
         assert!(split_assignment("--limit", "max_clients").is_err());
         assert!(split_assignment("--limit", "max_clients=-1").is_err());
         assert!(split_assignment("--timing", "beat_timeout=1.5").is_err());

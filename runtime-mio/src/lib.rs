@@ -1,1 +1,40 @@
-//! x
+//! # distro-mio: a `distrod` member on one `mio::Poll` loop
+//!
+//! The runtime does only I/O. It accepts and reads sockets, frames what it reads, gives the
+//! [`Node`](distro_core::Node) one [`Input`](distro_core::Input) at a time, drains
+//! `poll_output` after every input, writes what the node returns, and sleeps in `Poll::poll`
+//! until the earliest of the node's `Output::Timeout` and its own I/O deadlines.
+//!
+//! | socket | what it carries |
+//! |---|---|
+//! | HTTP (8848) | Nacos v1 API, HTTP/1.1 keep-alive, one request at a time per connection |
+//! | native (9848) | framed [`ClientMsg`](distro_core::wire::ClientMsg) / [`ServerMsg`](distro_core::wire::ServerMsg) |
+//! | peer (9849) | incoming links of other members (read-only); outgoing links are made to theirs |
+//! | UDP (HTTP IP, any port) | v1 push packets out, acknowledgements in |
+//!
+//! Every connection has a [`mio::Token`] whose number is its node `ConnId`; numbers are
+//! never reused. Write buffers are bounded: a client that does not read is closed, a peer
+//! link that does not drain is dropped and reconnected (the node resends).
+//!
+//! [`Client`] is a blocking client of the native protocol that registers its instances again
+//! on a new connection after the old one broke.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod buffer;
+mod client;
+mod clock;
+mod conn;
+mod http_shim;
+mod links;
+mod outputs;
+mod serve_frames;
+mod serve_http;
+mod server;
+
+/// The HTTP edge functions of the core (parsing and rendering).
+pub(crate) use http_shim as http_api;
+
+pub use client::{Client, ClientError};
+pub use clock::Clock;
+pub use server::{run, BoundAddrs, RunError, RuntimeStats, Server};

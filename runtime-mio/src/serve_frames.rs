@@ -1,0 +1,85 @@
+//! Framed connections: native clients and incoming peer links.
+
+use crate::conn::ConnKind;
+use crate::server::{Server, Work};
+use distro_core::{ConnId, Input};
+use mio::Token;
+use std::io::{ErrorKind, Read};
+
+impl Server {
+    /// Reads until the socket would block, handing each complete frame to the node.
+    pub(crate) fn frames_read(&mut self, token: Token) {
+        loop {
+            let Some(conn) = self.conns.get_mut(&token) else {
+                return;
+            };
+            let n = match conn.stream.read(&mut self.scratch) {
+                Ok(0) => {
+                    self.work.push_back(Work::Close(token, "closed by remote"));
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.work.push_back(Work::Close(token, "read failed"));
+                    return;
+                }
+            };
+            conn.last_activity = self.clock.now();
+            match &mut conn.kind {
+                ConnKind::Native(d) | ConnKind::PeerIn(d) => d.extend(&self.scratch[..n]),
+                ConnKind::Http(_) => return,
+            }
+            if !self.frames_process(token) {
+                return;
+            }
+        }
+    }
+
+    /// Feeds every complete buffered frame; `false` once the connection is being closed.
+    fn frames_process(&mut self, token: Token) -> bool {
+        loop {
+            let Some(conn) = self.conns.get_mut(&token) else {
+                return false;
+            };
+            let (decoded, native) = match &mut conn.kind {
+                ConnKind::Native(d) => (d.next_frame(), true),
+                ConnKind::PeerIn(d) => (d.next_frame(), false),
+                ConnKind::Http(_) => return false,
+            };
+            let frame = match decoded {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return true,
+                Err(e) => {
+                    self.stats.frames_rejected += 1;
+                    tracing::warn!(conn = token.0, peer = %conn.peer_addr, error = %e, "invalid frame; closing");
+                    self.work.push_back(Work::Close(token, "invalid frame"));
+                    return false;
+                }
+            };
+            let now = self.clock.now();
+            let conn = ConnId(token.0 as u64);
+            let accepted = if native {
+                self.feed(Input::ClientFrame {
+                    now,
+                    conn,
+                    frame: &frame,
+                })
+            } else {
+                self.feed(Input::PeerFrame {
+                    now,
+                    conn,
+                    frame: &frame,
+                })
+            };
+            if !accepted {
+                // The node counted and reported it; the stream cannot be trusted any more.
+                self.stats.frames_rejected += 1;
+                self.work
+                    .push_back(Work::Close(token, "rejected by the node"));
+                return false;
+            }
+        }
+    }
+}
