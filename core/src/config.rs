@@ -107,6 +107,9 @@ pub struct Timings {
     pub empty_service_ttl: Duration,
     /// How often replicas, tombstones, empty services and subscribers are cleaned.
     pub cleanup_interval: Duration,
+    /// Connection clients of a member that has been DOWN this long are dropped (their
+    /// connections are gone with it; the clients reconnect elsewhere).
+    pub orphan_conn_expiry: Duration,
 }
 
 impl Default for Timings {
@@ -139,6 +142,7 @@ impl Default for Timings {
             udp_subscriber_ttl: s(30),
             empty_service_ttl: s(60),
             cleanup_interval: s(5),
+            orphan_conn_expiry: s(25),
         }
     }
 }
@@ -155,6 +159,8 @@ pub struct Limits {
     pub max_metadata_entries: usize,
     /// Longest metadata key or value.
     pub max_metadata_value_len: usize,
+    /// Largest instance: ip, cluster and metadata keys and values together, in bytes.
+    pub max_instance_bytes: usize,
     /// Most instances one client may publish (services times batch size).
     pub max_instances_per_client: usize,
     /// Most clients (own and replicated) one member holds.
@@ -184,7 +190,8 @@ impl Default for Limits {
             max_name_len: 512,
             max_metadata_entries: 64,
             max_metadata_value_len: 4096,
-            max_instances_per_client: 1024,
+            max_instance_bytes: 16 << 10,
+            max_instances_per_client: 512,
             max_clients: 1_000_000,
             max_services: 200_000,
             max_subscriptions: 200_000,

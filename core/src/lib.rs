@@ -74,12 +74,19 @@
 #![warn(missing_docs)]
 
 mod config;
+mod distro;
+mod health;
+mod members;
+mod ops;
+mod peer;
+mod push;
 mod error;
 pub mod client;
 pub mod http;
 mod io;
 mod model;
 mod node;
+mod registry;
 mod request;
 mod stats;
 mod time;
@@ -94,6 +101,7 @@ pub use model::{
     DEFAULT_NAMESPACE, META_BEAT_INTERVAL, META_BEAT_TIMEOUT, META_DELETE_TIMEOUT,
 };
 pub use node::Node;
+pub use registry::Registry;
 pub use request::{
     ApiError, HostView, InstanceDetail, MemberView, MetricsView, Reply, Request, ServiceDetail,
     ServiceView, BEAT_NOT_FOUND, BEAT_OK,

@@ -1,0 +1,11 @@
+//! The Distro replication protocol: sync of changes, verify rounds, snapshot load and serving,
+//! and forwarding of writes to the responsible member.
+
+mod forward;
+mod snapshot;
+mod sync;
+mod verify;
+
+pub(crate) use forward::Forwards;
+pub(crate) use snapshot::SnapshotState;
+pub(crate) use sync::{Outboxes, SyncKey};

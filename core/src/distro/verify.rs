@@ -1,0 +1,93 @@
+//! Verify: every interval, each member sends every peer the `(client, revision)` pairs of the
+//! clients (and deletion tombstones) it is responsible for, in bounded frames. The receiver
+//! renews what it holds at that revision and answers the rest; the sender resends those. Where
+//! the receiver holds newer data, it sends it back, so the highest revision wins everywhere.
+
+use super::SyncKey;
+use crate::model::{ClientId, MemberId, Revision};
+use crate::node::Node;
+use crate::wire::{encode_frame, PeerMsg};
+use crate::Output;
+
+impl Node {
+    /// Sends one verify round to every reachable peer.
+    pub(crate) fn verify_round(&mut self) {
+        if !self.ready || self.members.standalone() {
+            return;
+        }
+        let mut entries: Vec<(ClientId, Revision)> = Vec::new();
+        for c in self.registry.clients.values() {
+            if c.owned {
+                entries.push((c.record.id.clone(), c.record.revision));
+            }
+        }
+        for (id, t) in &self.registry.tombstones {
+            if self.owns(id) {
+                entries.push((id.clone(), t.revision));
+            }
+        }
+        if entries.is_empty() {
+            return;
+        }
+        self.verify_round += 1;
+        let round = self.verify_round;
+        let chunk = self.cfg.limits.verify_chunk_entries.max(1);
+        let frames: Vec<_> = entries
+            .chunks(chunk)
+            .map(|c| encode_frame(&PeerMsg::Verify { round, entries: c.to_vec() }))
+            .collect();
+        for i in 0..self.members.peers.len() {
+            if !self.members.peers[i].reachable() {
+                continue;
+            }
+            let to = self.members.peers[i].id.clone();
+            for f in &frames {
+                self.stats.verify_frames_sent += 1;
+                self.emit(Output::Transmit { to: to.clone(), frame: f.clone() });
+            }
+        }
+    }
+
+    /// Checks a peer's verify list against what is held here.
+    pub(crate) fn on_verify(&mut self, from: &MemberId, round: u64, entries: Vec<(ClientId, Revision)>) {
+        let now = self.now;
+        let mut mismatched = Vec::new();
+        for (id, rev) in entries {
+            let held = self.registry.known_revision(&id);
+            match held {
+                Some(h) if h == rev => {
+                    if let Some(c) = self.registry.clients.get_mut(&id) {
+                        c.renewed = now;
+                        if !c.owned {
+                            // Replicas track liveness through verify (Nacos's ClientBeatUpdateTask).
+                            for b in c.beats.iter_mut() {
+                                *b = now;
+                            }
+                        }
+                    }
+                    self.stats.verify_renewed += 1;
+                }
+                Some(h) if h > rev => {
+                    // We hold newer data than the responsible member: send it back.
+                    mismatched.push((id.clone(), Some(h)));
+                    self.mark_sync_to(from, SyncKey::Client(id));
+                }
+                other => mismatched.push((id, other)),
+            }
+        }
+        if !mismatched.is_empty() {
+            self.emit(Output::Transmit { to: from.clone(), frame: encode_frame(&PeerMsg::VerifyReply { round, mismatched }) });
+        }
+    }
+
+    /// Resends to `from` the clients it lacks or holds older.
+    pub(crate) fn on_verify_reply(&mut self, from: &MemberId, mismatched: Vec<(ClientId, Option<Revision>)>) {
+        for (id, theirs) in mismatched {
+            self.stats.verify_mismatches += 1;
+            let ours = self.registry.known_revision(&id);
+            if ours.is_some() && ours > theirs && self.owns(&id) {
+                self.mark_sync_to(from, SyncKey::Client(id));
+            }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Liveness: beats of ip-port clients, probes of native connections, and the periodic cleanup
+//! of replicas, orphans, tombstones and empty services.
+
+use crate::distro::SyncKey;
+use crate::error::Error;
+use crate::io::{Event, MemberState, Output, Source};
+use crate::model::{ClientId, ConnId, Revision, ServiceKey, META_BEAT_TIMEOUT, META_DELETE_TIMEOUT};
+use crate::node::Node;
+use crate::time::Timestamp;
+use crate::wire::{decode_payload, ClientMsg};
+use core::time::Duration;
+
+/// A native client connection.
+#[derive(Debug)]
+pub(crate) struct NativeConn {
+    /// The connection's client.
+    pub client: ClientId,
+    /// Last frame received.
+    pub last_active: Timestamp,
+    /// When the unanswered probe was sent.
+    pub probe_sent: Option<Timestamp>,
+    /// Subscriptions made on this connection: (service, cluster filter).
+    pub subscriptions: Vec<(ServiceKey, String)>,
+}
+
+enum BeatAction {
+    Unhealthy(usize),
+    Expired(ServiceKey),
+}
+
+impl Node {
+    pub(crate) fn on_conn_opened(&mut self, conn: ConnId) {
+        let client = ClientId::Conn { owner: self.members.self_id.clone(), epoch: self.epoch, conn: conn.0 };
+        let nc = NativeConn { client, last_active: self.now, probe_sent: None, subscriptions: Vec::new() };
+        self.conns.insert(conn, nc);
+    }
+
+    pub(crate) fn on_conn_closed(&mut self, conn: ConnId) {
+        if self.peer_conns.remove(&conn).is_some() {
+            return;
+        }
+        if let Some(nc) = self.conns.remove(&conn) {
+            self.drop_native_conn(conn, nc, "connection closed");
+        }
+    }
+
+    fn drop_native_conn(&mut self, conn: ConnId, nc: NativeConn, reason: &'static str) {
+        for (service, clusters) in &nc.subscriptions {
+            self.push.unsubscribe_conn(service, conn, clusters);
+        }
+        self.delete_owned_client(&nc.client, reason);
+    }
+
+    /// Deletes a client this member is responsible for: tombstone, sync, event.
+    pub(crate) fn delete_owned_client(&mut self, id: &ClientId, reason: &'static str) {
+        let Some(rev) = self.registry.clients.get(id).map(|c| c.record.revision) else { return };
+        let rev = Revision::next(rev, self.now, self.writer);
+        self.registry.delete_client(id, rev, self.now);
+        self.mark_sync(SyncKey::Client(id.clone()));
+        self.emit(Output::Event(Event::ClientRemoved { client: id.to_string(), reason }));
+    }
+
+    pub(crate) fn on_client_frame(&mut self, conn: ConnId, frame: &[u8]) -> Result<(), Error> {
+        let Some(nc) = self.conns.get_mut(&conn) else {
+            return Err(Error::ApiMisuse("client frame on a connection that was not opened as native"));
+        };
+        nc.last_active = self.now;
+        nc.probe_sent = None;
+        match decode_payload::<ClientMsg>(frame) {
+            Ok(ClientMsg::Request { id, request }) => {
+                self.on_request(conn, id, request);
+                Ok(())
+            }
+            Ok(ClientMsg::ProbeAck) => Ok(()),
+            Err(e) => {
+                self.reject(Source::Client(conn), format!("undecodable client frame: {e}"));
+                if let Some(nc) = self.conns.remove(&conn) {
+                    self.drop_native_conn(conn, nc, "protocol error");
+                }
+                self.emit(Output::Close { conn });
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Marks unhealthy, then deletes, instances of owned ip-port clients that stopped beating.
+    pub(crate) fn check_beats(&mut self) {
+        if !self.ready {
+            return;
+        }
+        let now = self.now;
+        let t = &self.cfg.timings;
+        let mut actions: Vec<(ClientId, BeatAction)> = Vec::new();
+        for c in self.registry.clients.values() {
+            if !c.owned || !c.record.id.is_ip_port() {
+                continue;
+            }
+            for (i, p) in c.record.publications.iter().enumerate() {
+                let elapsed = now.since(c.beats[i]);
+                let first = &p.instances[0];
+                let ms = |key, default: Duration| first.preserved_millis(key).map(Duration::from_millis).unwrap_or(default);
+                if elapsed > ms(META_DELETE_TIMEOUT, t.delete_timeout) {
+                    actions.push((c.record.id.clone(), BeatAction::Expired(p.service.clone())));
+                } else if elapsed > ms(META_BEAT_TIMEOUT, t.beat_timeout) && p.instances.iter().any(|i| i.healthy) {
+                    actions.push((c.record.id.clone(), BeatAction::Unhealthy(i)));
+                }
+            }
+        }
+        // Apply in reverse so publication indexes stay valid within a client.
+        for (id, action) in actions.into_iter().rev() {
+            match action {
+                BeatAction::Unhealthy(i) => {
+                    let Some(c) = self.registry.clients.get_mut(&id) else { continue };
+                    let p = &mut c.record.publications[i];
+                    for inst in p.instances.iter_mut() {
+                        inst.healthy = false;
+                    }
+                    let service = p.service.clone();
+                    self.registry.changed.insert(service);
+                    self.stats.instances_unhealthy += 1;
+                    self.bump_and_sync(&id);
+                    self.emit(Output::Event(Event::InstanceUnhealthy { client: id.to_string() }));
+                }
+                BeatAction::Expired(service) => {
+                    self.stats.instances_expired += 1;
+                    self.remove_publication_owned(&id, &service, "beat timeout");
+                }
+            }
+        }
+    }
+
+    /// Probes idle native connections and closes those that did not answer.
+    pub(crate) fn scan_connections(&mut self) {
+        let now = self.now;
+        let t = &self.cfg.timings;
+        let mut dead = Vec::new();
+        let mut probe = Vec::new();
+        for (conn, nc) in self.conns.iter_mut() {
+            match nc.probe_sent {
+                Some(sent) if now.since(sent) >= t.probe_timeout => dead.push(*conn),
+                Some(_) => {}
+                None if now.since(nc.last_active) >= t.conn_idle => {
+                    nc.probe_sent = Some(now);
+                    probe.push(*conn);
+                }
+                None => {}
+            }
+        }
+        probe.sort();
+        dead.sort();
+        for conn in probe {
+            self.stats.probes_sent += 1;
+            self.emit(Output::Probe { conn });
+        }
+        for conn in dead {
+            let nc = self.conns.remove(&conn).expect("listed above");
+            self.stats.connections_expired += 1;
+            self.drop_native_conn(conn, nc, "probe not answered");
+            self.emit(Output::Close { conn });
+        }
+    }
+
+    /// Expires replicas and orphans, drops old tombstones, empty services and subscribers.
+    pub(crate) fn cleanup(&mut self) {
+        let now = self.now;
+        let t = self.cfg.timings.clone();
+        if self.ready {
+            let mut forget = Vec::new();
+            let mut delete = Vec::new();
+            for c in self.registry.clients.values() {
+                match &c.record.id {
+                    ClientId::Conn { owner, epoch, conn } if *owner == self.members.self_id => {
+                        // Ours, but from a previous run or a connection that is gone.
+                        let open = *epoch == self.epoch && self.conns.contains_key(&ConnId(*conn));
+                        if !open {
+                            delete.push(c.record.id.clone());
+                        }
+                    }
+                    ClientId::Conn { owner, .. } => {
+                        let orphan = match self.members.peer(owner) {
+                            None => true,
+                            Some(p) => p.state == MemberState::Down
+                                && p.down_since.is_some_and(|d| now.since(d) >= t.orphan_conn_expiry),
+                        };
+                        if orphan || now.since(c.renewed) > t.replica_expiry {
+                            forget.push(c.record.id.clone());
+                        }
+                    }
+                    ClientId::IpPort { .. } => {
+                        if !c.owned && now.since(c.renewed) > t.replica_expiry {
+                            forget.push(c.record.id.clone());
+                        }
+                    }
+                }
+            }
+            forget.sort();
+            delete.sort();
+            for id in forget {
+                self.registry.forget_client(&id, now);
+                self.stats.replicas_expired += 1;
+                self.emit(Output::Event(Event::ReplicaExpired { client: id.to_string() }));
+            }
+            for id in delete {
+                self.delete_owned_client(&id, "connection gone");
+            }
+        }
+        let push = &self.push;
+        let (tombs, services) =
+            self.registry.collect_garbage(now, t.tombstone_ttl, t.empty_service_ttl, |k| push.has_subscribers(k));
+        self.stats.tombstones_dropped += tombs;
+        self.stats.services_removed += services;
+        self.push.expire_udp(now);
+        self.snapshot_cleanup();
+    }
+}

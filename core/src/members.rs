@@ -1,0 +1,209 @@
+//! Members: their health states and the responsibility ring.
+
+use crate::io::MemberState;
+use crate::model::{java_string_hash, MemberId};
+use crate::time::Timestamp;
+
+/// What this member knows about one peer.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    pub id: MemberId,
+    pub state: MemberState,
+    /// Consecutive failed pings.
+    pub fails: u32,
+    /// The host's outgoing link is connected and our handshake was sent on it.
+    pub link_up: bool,
+    /// Sequence number of the ping not yet answered.
+    pub ping_outstanding: Option<u64>,
+    /// When the peer went DOWN (for orphaned connection clients).
+    pub down_since: Option<Timestamp>,
+    /// The peer's boot epoch from its handshake.
+    pub epoch: Option<u64>,
+}
+
+impl Peer {
+    fn new(id: MemberId) -> Self {
+        // Nacos: members from the configured list start UP.
+        Peer { id, state: MemberState::Up, fails: 0, link_up: false, ping_outstanding: None, down_since: None, epoch: None }
+    }
+
+    /// Whether frames can be sent to this peer now.
+    pub fn reachable(&self) -> bool {
+        self.link_up && self.state != MemberState::Down
+    }
+}
+
+/// The member list and the responsibility ring.
+#[derive(Debug)]
+pub(crate) struct Members {
+    pub self_id: MemberId,
+    /// Every other member, sorted by id.
+    pub peers: Vec<Peer>,
+    /// Sorted ids of self and every UP or SUSPICIOUS peer.
+    ring: Vec<MemberId>,
+    /// Bumped whenever the ring changes.
+    pub ring_version: u64,
+}
+
+impl Members {
+    pub fn new(self_id: MemberId, list: &[MemberId]) -> Self {
+        let mut m = Members { self_id, peers: Vec::new(), ring: Vec::new(), ring_version: 0 };
+        m.set_list(list);
+        m
+    }
+
+    /// Whether this member is alone (standalone mode).
+    pub fn standalone(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    /// Replaces the member list, keeping the state of members that stay.
+    pub fn set_list(&mut self, list: &[MemberId]) {
+        let mut ids: Vec<MemberId> = list.iter().filter(|m| **m != self.self_id).cloned().collect();
+        ids.sort();
+        ids.dedup();
+        let mut old = core::mem::take(&mut self.peers);
+        for id in ids {
+            match old.iter().position(|p| p.id == id) {
+                Some(i) => self.peers.push(old.swap_remove(i)),
+                None => self.peers.push(Peer::new(id)),
+            }
+        }
+        self.peers.sort_by(|a, b| a.id.cmp(&b.id));
+        self.rebuild_ring();
+    }
+
+    pub fn peer(&self, id: &MemberId) -> Option<&Peer> {
+        self.peers.binary_search_by(|p| p.id.cmp(id)).ok().map(|i| &self.peers[i])
+    }
+
+    pub fn peer_mut(&mut self, id: &MemberId) -> Option<&mut Peer> {
+        self.peers.binary_search_by(|p| p.id.cmp(id)).ok().map(move |i| &mut self.peers[i])
+    }
+
+    /// Rebuilds the ring; returns whether it changed.
+    pub fn rebuild_ring(&mut self) -> bool {
+        let mut ring: Vec<MemberId> =
+            self.peers.iter().filter(|p| p.state != MemberState::Down).map(|p| p.id.clone()).collect();
+        ring.push(self.self_id.clone());
+        ring.sort();
+        if ring != self.ring {
+            self.ring = ring;
+            self.ring_version += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The member responsible for the ip-port client `ip:port`.
+    pub fn responsible(&self, ip: &str, port: u16) -> &MemberId {
+        let h = distro_hash_ip_port(ip, port);
+        &self.ring[(h as usize) % self.ring.len()]
+    }
+
+    pub fn is_self_responsible(&self, ip: &str, port: u16) -> bool {
+        self.ring.len() == 1 || *self.responsible(ip, port) == self.self_id
+    }
+
+    /// Records a ping failure; returns the new state if it changed.
+    pub fn ping_failed(&mut self, idx: usize, threshold: u32, now: Timestamp) -> Option<MemberState> {
+        let p = &mut self.peers[idx];
+        p.fails = p.fails.saturating_add(1);
+        let new = if p.fails > threshold { MemberState::Down } else { MemberState::Suspicious };
+        self.set_state(idx, new, now)
+    }
+
+    /// Records a ping success; returns the new state if it changed.
+    pub fn ping_succeeded(&mut self, idx: usize, now: Timestamp) -> Option<MemberState> {
+        self.peers[idx].fails = 0;
+        self.set_state(idx, MemberState::Up, now)
+    }
+
+    fn set_state(&mut self, idx: usize, state: MemberState, now: Timestamp) -> Option<MemberState> {
+        let p = &mut self.peers[idx];
+        if p.state == state {
+            return None;
+        }
+        p.state = state;
+        p.down_since = (state == MemberState::Down).then_some(now);
+        Some(state)
+    }
+}
+
+/// `distro_hash("ip:port")` without building the string (the beat path allocates nothing).
+pub(crate) fn distro_hash_ip_port(ip: &str, port: u16) -> u32 {
+    let mut h = java_string_hash(ip);
+    h = h.wrapping_mul(31).wrapping_add(b':' as i32);
+    let mut digits = [0u8; 5];
+    let mut n = port;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in digits[..len].iter().rev() {
+        h = h.wrapping_mul(31).wrapping_add(d as i32);
+    }
+    (h % i32::MAX).unsigned_abs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::distro_hash;
+
+    fn ids(list: &[&str]) -> Vec<MemberId> {
+        list.iter().map(|s| MemberId::new(s)).collect()
+    }
+
+    #[test]
+    fn ip_port_hash_matches_the_string_hash() {
+        for (ip, port) in [("10.0.0.5", 8080), ("127.0.0.1", 18081), ("192.168.1.10", 80), ("::1", 0), ("a", 65535)] {
+            assert_eq!(distro_hash_ip_port(ip, port), distro_hash(&format!("{ip}:{port}")));
+        }
+    }
+
+    #[test]
+    fn responsibility_follows_the_nacos_vectors() {
+        // "10.0.0.5:8080" -> index 2 of 3
+        let m = Members::new(MemberId::new("a:1"), &ids(&["a:1", "b:1", "c:1"]));
+        assert_eq!(m.responsible("10.0.0.5", 8080).as_str(), "c:1");
+        assert_eq!(m.responsible("127.0.0.1", 18081).as_str(), "b:1");
+        let m = Members::new(MemberId::new("a:1"), &ids(&["e:1", "d:1", "c:1", "b:1", "a:1"]));
+        assert_eq!(m.responsible("192.168.1.10", 80).as_str(), "e:1");
+    }
+
+    #[test]
+    fn down_members_leave_the_ring_and_suspicious_ones_stay() {
+        let mut m = Members::new(MemberId::new("a:1"), &ids(&["a:1", "b:1", "c:1"]));
+        let t = Timestamp::ZERO;
+        assert_eq!(m.ping_failed(1, 3, t), Some(MemberState::Suspicious));
+        assert!(!m.rebuild_ring());
+        assert_eq!(m.responsible("10.0.0.5", 8080).as_str(), "c:1");
+        for _ in 0..2 {
+            assert_eq!(m.ping_failed(1, 3, t), None);
+        }
+        assert_eq!(m.ping_failed(1, 3, t), Some(MemberState::Down), "the fourth failure (> 3) is DOWN");
+        assert!(m.rebuild_ring());
+        // ring is [a, b]: 1528827200 % 2 = 0 -> a
+        assert_eq!(m.responsible("10.0.0.5", 8080).as_str(), "a:1");
+        assert_eq!(m.ping_succeeded(1, t), Some(MemberState::Up));
+        assert!(m.rebuild_ring());
+        assert_eq!(m.responsible("10.0.0.5", 8080).as_str(), "c:1");
+    }
+
+    #[test]
+    fn member_list_changes_keep_known_state() {
+        let mut m = Members::new(MemberId::new("a:1"), &ids(&["a:1", "b:1"]));
+        m.peers[0].fails = 2;
+        m.set_list(&ids(&["c:1", "b:1", "a:1"]));
+        assert_eq!(m.peers.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), vec!["b:1", "c:1"]);
+        assert_eq!(m.peers[0].fails, 2);
+        assert!(!m.standalone());
+    }
+}

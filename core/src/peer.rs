@@ -1,0 +1,142 @@
+//! Peer links: the handshake, member pings, and dispatch of peer messages.
+
+use crate::error::Error;
+use crate::io::{MemberState, Output, Source};
+use crate::model::{ConnId, MemberId};
+use crate::node::Node;
+use crate::wire::{decode_payload, encode_frame, Hello, PeerMsg};
+
+/// Version of the peer protocol spoken by this build.
+pub(crate) const PEER_PROTOCOL_VERSION: u16 = 1;
+
+impl Node {
+    pub(crate) fn on_peer_up(&mut self, member: &MemberId) {
+        let hello = Hello {
+            cluster: self.cfg.cluster_name.clone(),
+            member: self.members.self_id.clone(),
+            version: PEER_PROTOCOL_VERSION,
+            epoch: self.epoch,
+        };
+        let Some(peer) = self.members.peer_mut(member) else { return };
+        peer.link_up = true;
+        self.emit(Output::Transmit { to: member.clone(), frame: encode_frame(&PeerMsg::Hello(hello)) });
+        self.snapshot_link_up();
+        self.flush_sync();
+    }
+
+    pub(crate) fn on_peer_down(&mut self, member: &MemberId) {
+        let Some(peer) = self.members.peer_mut(member) else { return };
+        peer.link_up = false;
+        peer.ping_outstanding = None;
+        self.sync_link_down(member);
+        self.forwards_link_down(member);
+        self.snapshot_link_down(member);
+    }
+
+    /// Every ping interval: count unanswered pings as failures and ping again.
+    pub(crate) fn ping_members(&mut self) {
+        let now = self.now;
+        let threshold = self.cfg.timings.member_fail_threshold;
+        for i in 0..self.members.peers.len() {
+            let p = &self.members.peers[i];
+            if p.ping_outstanding.is_some() || !p.link_up {
+                if let Some(state) = self.members.ping_failed(i, threshold, now) {
+                    let id = self.members.peers[i].id.clone();
+                    self.set_member_state(id, state);
+                }
+            }
+            let p = &mut self.members.peers[i];
+            if p.link_up {
+                self.ping_seq += 1;
+                p.ping_outstanding = Some(self.ping_seq);
+                let frame = encode_frame(&PeerMsg::Ping { seq: self.ping_seq });
+                let to = p.id.clone();
+                self.emit(Output::Transmit { to, frame });
+            }
+        }
+    }
+
+    pub(crate) fn on_peer_frame(&mut self, conn: ConnId, frame: &[u8]) -> Result<(), Error> {
+        let known = self.peer_conns.get(&conn).cloned();
+        let msg: PeerMsg = match decode_payload(frame) {
+            Ok(m) => m,
+            Err(e) => {
+                self.reject(Source::Peer(known.flatten()), format!("undecodable peer frame: {e}"));
+                self.emit(Output::Close { conn });
+                self.peer_conns.remove(&conn);
+                return Err(e.into());
+            }
+        };
+        let from = match (known.flatten(), msg) {
+            (None, PeerMsg::Hello(h)) => return self.on_hello(conn, h),
+            (None, _) => {
+                return self.peer_violation(conn, None, "peer sent data before its handshake".into());
+            }
+            (Some(from), PeerMsg::Hello(h)) => {
+                if h.member != from {
+                    return self.peer_violation(conn, Some(from), "second handshake names another member".into());
+                }
+                return Ok(());
+            }
+            (Some(from), msg) => (from, msg),
+        };
+        let (from, msg) = from;
+        match msg {
+            PeerMsg::Hello(_) => unreachable!("handled above"),
+            PeerMsg::Ping { seq } => {
+                self.emit(Output::Transmit { to: from, frame: encode_frame(&PeerMsg::Pong { seq }) });
+            }
+            PeerMsg::Pong { seq } => {
+                if let Ok(i) = self.members.peers.binary_search_by(|p| p.id.cmp(&from)) {
+                    if self.members.peers[i].ping_outstanding == Some(seq) {
+                        self.members.peers[i].ping_outstanding = None;
+                        if let Some(state) = self.members.ping_succeeded(i, self.now) {
+                            self.set_member_state(from, state);
+                        }
+                    }
+                }
+            }
+            PeerMsg::Sync { batch, records } => self.on_sync(&from, batch, records),
+            PeerMsg::SyncAck { batch } => self.on_sync_ack(&from, batch),
+            PeerMsg::Verify { round, entries } => self.on_verify(&from, round, entries),
+            PeerMsg::VerifyReply { mismatched, .. } => self.on_verify_reply(&from, mismatched),
+            PeerMsg::SnapshotRequest { session, seq } => self.on_snapshot_request(&from, session, seq),
+            PeerMsg::SnapshotChunk { session, seq, last, records } => {
+                self.on_snapshot_chunk(&from, session, seq, last, records)
+            }
+            PeerMsg::Forward { id, request } => self.on_forward(&from, id, request),
+            PeerMsg::ForwardReply { id, reply } => self.on_forward_reply(&from, id, reply),
+        }
+        Ok(())
+    }
+
+    fn on_hello(&mut self, conn: ConnId, h: Hello) -> Result<(), Error> {
+        if h.cluster != self.cfg.cluster_name {
+            let reason = format!("handshake for cluster {:?}, this is {:?}", h.cluster, self.cfg.cluster_name);
+            return self.peer_violation(conn, Some(h.member), reason);
+        }
+        if h.version != PEER_PROTOCOL_VERSION {
+            let reason = format!("peer protocol version {} unsupported (speaks {})", h.version, PEER_PROTOCOL_VERSION);
+            return self.peer_violation(conn, Some(h.member), reason);
+        }
+        let Some(peer) = self.members.peer_mut(&h.member) else {
+            let reason = format!("handshake from {}, not a member", h.member);
+            return self.peer_violation(conn, Some(h.member), reason);
+        };
+        peer.epoch = Some(h.epoch);
+        self.peer_conns.insert(conn, Some(h.member));
+        Ok(())
+    }
+
+    fn peer_violation(&mut self, conn: ConnId, member: Option<MemberId>, reason: String) -> Result<(), Error> {
+        self.reject(Source::Peer(member), reason.clone());
+        self.emit(Output::Close { conn });
+        self.peer_conns.remove(&conn);
+        Err(Error::PeerMisbehaved(reason))
+    }
+
+    /// Whether a member is UP and linked, so a write can be forwarded to it.
+    pub(crate) fn forwardable(&self, member: &MemberId) -> bool {
+        self.members.peer(member).is_some_and(|p| p.link_up && p.state == MemberState::Up)
+    }
+}
