@@ -25,15 +25,11 @@ mod buffer;
 mod client;
 mod clock;
 mod conn;
-mod http_shim;
 mod links;
 mod outputs;
 mod serve_frames;
 mod serve_http;
 mod server;
-
-/// The HTTP edge functions of the core (parsing and rendering).
-pub(crate) use http_shim as http_api;
 
 pub use client::{Client, ClientError};
 pub use clock::Clock;

@@ -1,7 +1,7 @@
 //! Carrying out the node's outputs.
 
 use crate::conn::ConnKind;
-use crate::http_api as http;
+use distro_core::http;
 use crate::server::{Server, Work};
 use distro_core::wire::{encode_frame, ServerMsg};
 use distro_core::{ConnId, Event, Output, PushTarget, Reply, RequestId, ServiceView};

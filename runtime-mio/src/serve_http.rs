@@ -2,7 +2,7 @@
 //! in order.
 
 use crate::conn::ConnKind;
-use crate::http_api as http;
+use distro_core::http;
 use crate::server::{Server, Work};
 use distro_core::{ApiError, ConnId, Input, Reply, RequestId};
 use mio::Token;

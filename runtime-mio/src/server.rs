@@ -3,7 +3,7 @@
 use crate::buffer::Flushed;
 use crate::clock::Clock;
 use crate::conn::{Conn, ConnKind, HttpConn};
-use crate::http_api::ApiOptions;
+use distro_core::http::ApiOptions;
 use crate::links::PeerLinks;
 use distro_cli::ServerConfig;
 use distro_core::wire::FrameDecoder;
