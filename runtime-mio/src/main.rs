@@ -1,5 +1,6 @@
 //! `distrod`: a Nacos-compatible ephemeral registry member on the mio runtime.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match distro_mio::run(config) {
         Ok(()) => ExitCode::SUCCESS,

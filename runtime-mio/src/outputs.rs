@@ -1,8 +1,8 @@
 //! Carrying out the node's outputs.
 
 use crate::conn::ConnKind;
-use distro_core::http;
 use crate::server::{Server, Work};
+use distro_core::http;
 use distro_core::wire::{encode_frame, ServerMsg};
 use distro_core::{ConnId, Event, Output, PushTarget, Reply, RequestId, ServiceView};
 use mio::Token;

@@ -2,8 +2,8 @@
 //! in order.
 
 use crate::conn::ConnKind;
-use distro_core::http;
 use crate::server::{Server, Work};
+use distro_core::http;
 use distro_core::{ApiError, ConnId, Input, Reply, RequestId};
 use mio::Token;
 use std::io::{ErrorKind, Read};

@@ -3,9 +3,9 @@
 use crate::buffer::Flushed;
 use crate::clock::Clock;
 use crate::conn::{Conn, ConnKind, HttpConn};
-use distro_core::http::ApiOptions;
 use crate::links::PeerLinks;
 use distro_cli::ServerConfig;
+use distro_core::http::ApiOptions;
 use distro_core::wire::FrameDecoder;
 use distro_core::{ConnId, Input, Limits, Node, ServiceView, Timestamp};
 use mio::net::{TcpListener, UdpSocket};
