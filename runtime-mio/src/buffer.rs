@@ -42,6 +42,11 @@ impl WriteBuf {
         &mut self.buf
     }
 
+    /// The bytes queued and not written yet.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
     /// Drops everything queued.
     pub fn clear(&mut self) {
         self.buf.clear();

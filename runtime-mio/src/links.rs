@@ -44,6 +44,8 @@ pub(crate) struct PeerLink {
     addr: SocketAddr,
     state: LinkState,
     out: WriteBuf,
+    /// Frames given while connecting, written right after the handshake.
+    held: WriteBuf,
     backoff: Duration,
 }
 
@@ -68,6 +70,7 @@ impl PeerLinks {
                     retry_at: Timestamp::ZERO,
                 },
                 out: WriteBuf::default(),
+                held: WriteBuf::default(),
                 backoff: BACKOFF_MIN,
             })
             .collect();
@@ -100,6 +103,17 @@ impl PeerLinks {
             })
             .min()
             .unwrap_or(Timestamp::NEVER)
+    }
+
+    /// Makes every link that is down retry at once: a member just connected to us, so the
+    /// members that were down may be back.
+    pub(crate) fn retry_now(&mut self, now: Timestamp) {
+        for link in &mut self.links {
+            if let LinkState::Down { retry_at } = &mut link.state {
+                *retry_at = now;
+                link.backoff = BACKOFF_MIN;
+            }
+        }
     }
 
     /// Starts the connects that are due; abandons those that took too long.
@@ -153,6 +167,7 @@ impl PeerLinks {
 impl PeerLink {
     /// Schedules the next attempt after the current backoff, and doubles it.
     fn retry_later(&mut self, now: Timestamp) {
+        self.held.clear();
         self.state = LinkState::Down {
             retry_at: now.add(self.backoff),
         };
@@ -212,6 +227,12 @@ impl Server {
                 let member = link.member.clone();
                 tracing::info!(%member, addr = %link.addr, "peer link up");
                 self.feed(Input::PeerUp { now, member });
+                let link = &mut self.links.links[i];
+                if !link.held.is_empty() {
+                    let held = std::mem::take(&mut link.held);
+                    link.out.push(held.pending());
+                    self.link_flush(i);
+                }
             }
             LinkState::Up { stream, .. } => {
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -247,10 +268,17 @@ impl Server {
         };
         let max = self.links.max_buffer;
         let link = &mut self.links.links[i];
-        if !matches!(link.state, LinkState::Up { .. }) {
+        match link.state {
+            LinkState::Up { .. } => link.out.push(frame),
+            // Held until the node's handshake went out after `PeerUp`: a restarted member's
+            // first requests are answered while the link back to it is still connecting.
+            LinkState::Connecting { .. } => link.held.push(frame),
+            LinkState::Down { .. } => return,
+        }
+        if link.held.len() > max {
+            link.held.clear();
             return;
         }
-        link.out.push(frame);
         if link.out.len() > max {
             self.stats.peer_links_overflowed += 1;
             tracing::warn!(member = %link.member, bytes = link.out.len(), "peer link write buffer over its bound; reconnecting");

@@ -357,6 +357,14 @@ impl Server {
                 _ => ConnKind::PeerIn(FrameDecoder::new(self.limits.max_frame_len)),
             };
             tracing::debug!(conn = token.0, kind = kind.name(), %peer_addr, "accepted");
+            if matches!(kind, ConnKind::PeerIn(_)) {
+                // A member connected: links down to it (it may have restarted) reconnect now,
+                // so that the answers to its first requests are held for it, not dropped.
+                self.links.retry_now(now);
+                if let Err(e) = self.links.connect_due(&self.poll, now, &mut self.next_token) {
+                    tracing::warn!(error = %e, "cannot register a peer link");
+                }
+            }
             let native = matches!(kind, ConnKind::Native(_));
             let out = Default::default();
             self.conns.insert(

@@ -136,7 +136,9 @@ impl Daemon {
             }
             assert!(
                 Instant::now() < deadline,
-                "condition not met on {path}; last body: {body}"
+                "condition not met on {} {path}; last body: {body}\nlog:\n{}",
+                self.http,
+                self.log.lock().unwrap()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -200,5 +202,5 @@ pub fn read_response(s: &mut TcpStream) -> (u16, String, String) {
 pub fn closed_by_server(s: &mut TcpStream, timeout: Duration) -> bool {
     s.set_read_timeout(Some(timeout)).unwrap();
     let mut rest = Vec::new();
-    matches!(s.read_to_end(&mut rest), Ok(_))
+    s.read_to_end(&mut rest).is_ok()
 }
