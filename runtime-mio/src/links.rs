@@ -7,7 +7,7 @@ use distro_core::{Input, MemberId, Timestamp};
 use mio::net::TcpStream;
 use mio::{Interest, Poll, Token};
 use std::collections::HashMap;
-use std::io::{self, ErrorKind, Read};
+use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -117,12 +117,7 @@ impl PeerLinks {
     }
 
     /// Starts the connects that are due; abandons those that took too long.
-    pub(crate) fn connect_due(
-        &mut self,
-        poll: &Poll,
-        now: Timestamp,
-        next_token: &mut usize,
-    ) -> io::Result<()> {
+    pub(crate) fn connect_due(&mut self, poll: &Poll, now: Timestamp, next_token: &mut usize) {
         for (i, link) in self.links.iter_mut().enumerate() {
             match &mut link.state {
                 LinkState::Down { retry_at } if *retry_at <= now => {}
@@ -140,13 +135,14 @@ impl PeerLinks {
             }
             let token = Token(*next_token);
             *next_token += 1;
-            match TcpStream::connect(link.addr) {
-                Ok(mut stream) => {
-                    poll.registry().register(
-                        &mut stream,
-                        token,
-                        Interest::READABLE | Interest::WRITABLE,
-                    )?;
+            let started = TcpStream::connect(link.addr).and_then(|mut stream| {
+                let interest = Interest::READABLE | Interest::WRITABLE;
+                poll.registry()
+                    .register(&mut stream, token, interest)
+                    .map(|()| stream)
+            });
+            match started {
+                Ok(stream) => {
                     self.by_token.insert(token, i);
                     link.state = LinkState::Connecting {
                         stream,
@@ -160,7 +156,6 @@ impl PeerLinks {
                 }
             }
         }
-        Ok(())
     }
 }
 

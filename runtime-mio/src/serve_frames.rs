@@ -6,10 +6,13 @@ use distro_core::{ConnId, Input};
 use mio::Token;
 use std::io::{ErrorKind, Read};
 
+/// Reads from one connection per turn of the loop before the others get theirs.
+const READ_BUDGET: usize = 16;
+
 impl Server {
-    /// Reads until the socket would block, handing each complete frame to the node.
+    /// Reads until the socket would block (or the read budget is used), handing each complete frame to the node.
     pub(crate) fn frames_read(&mut self, token: Token) {
-        loop {
+        for _ in 0..READ_BUDGET {
             let Some(conn) = self.conns.get_mut(&token) else {
                 return;
             };
@@ -35,6 +38,8 @@ impl Server {
                 return;
             }
         }
+        // A fast sender must not starve the others: go on after the next poll.
+        self.pending_reads.push(token);
     }
 
     /// Feeds every complete buffered frame; `false` once the connection is being closed.

@@ -114,6 +114,8 @@ pub struct Server {
     pub(crate) next_request: u64,
     pub(crate) scratch: Vec<u8>,
     pub(crate) work: VecDeque<Work>,
+    /// Connections that used up their read budget with data left; read again next turn.
+    pub(crate) pending_reads: Vec<Token>,
     /// The deadline of the node's last `Output::Timeout`.
     pub(crate) core_deadline: Timestamp,
     next_sweep: Timestamp,
@@ -195,6 +197,7 @@ impl Server {
             next_request: 0,
             scratch: vec![0; SCRATCH],
             work: VecDeque::new(),
+            pending_reads: Vec::new(),
             core_deadline: Timestamp::ZERO,
             next_sweep: Timestamp::ZERO,
             stats: RuntimeStats::default(),
@@ -225,7 +228,7 @@ impl Server {
         // The node's first drain: it may want to connect, or set its first timers.
         self.drain();
         self.links
-            .connect_due(&self.poll, self.clock.now(), &mut self.next_token)?;
+            .connect_due(&self.poll, self.clock.now(), &mut self.next_token);
         self.settle();
         while !self.stop {
             let now = self.clock.now();
@@ -233,13 +236,18 @@ impl Server {
                 .core_deadline
                 .min(self.next_sweep)
                 .min(self.links.next_deadline());
-            let timeout = self.clock.until(deadline).map(|d| {
-                if deadline > now {
-                    d + Duration::from_micros(50)
-                } else {
-                    d
-                }
-            });
+            let timeout = if self.pending_reads.is_empty() {
+                // A little late rather than early, so the deadline has passed on waking.
+                self.clock.until(deadline).map(|d| {
+                    if deadline > now {
+                        d + Duration::from_micros(50)
+                    } else {
+                        d
+                    }
+                })
+            } else {
+                Some(Duration::ZERO)
+            };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -247,6 +255,10 @@ impl Server {
             }
             for event in events.iter() {
                 self.dispatch(event);
+                self.settle();
+            }
+            for token in std::mem::take(&mut self.pending_reads) {
+                self.read(token);
                 self.settle();
             }
             let now = self.clock.now();
@@ -258,7 +270,7 @@ impl Server {
                 self.next_sweep = now.add(SWEEP_INTERVAL);
             }
             self.links
-                .connect_due(&self.poll, now, &mut self.next_token)?;
+                .connect_due(&self.poll, now, &mut self.next_token);
             self.settle();
         }
         tracing::info!(stats = ?self.stats, "shutting down");
@@ -361,9 +373,8 @@ impl Server {
                 // A member connected: links down to it (it may have restarted) reconnect now,
                 // so that the answers to its first requests are held for it, not dropped.
                 self.links.retry_now(now);
-                if let Err(e) = self.links.connect_due(&self.poll, now, &mut self.next_token) {
-                    tracing::warn!(error = %e, "cannot register a peer link");
-                }
+                self.links
+                    .connect_due(&self.poll, now, &mut self.next_token);
             }
             let native = matches!(kind, ConnKind::Native(_));
             let out = Default::default();

@@ -214,3 +214,22 @@ fn bad_flags_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown timing `nope`"));
 }
+
+#[test]
+fn v1_udp_subscriber_gets_a_push() {
+    let d = Daemon::start(free_http_port(), &["--timing", "push_window=10"]);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let (status, _) = d.http("GET", &format!("{LIST}&udpPort={port}&clientIP=127.0.0.1"));
+    assert_eq!(status, 200);
+    d.http(
+        "POST",
+        "/nacos/v1/ns/instance?serviceName=orders&ip=10.3.3.3&port=1",
+    );
+    let mut buf = [0u8; 65536];
+    let (n, from) = udp.recv_from(&mut buf).expect("a UDP push");
+    let packet = String::from_utf8_lossy(&buf[..n]);
+    assert!(packet.contains("10.3.3.3"), "{packet}");
+    assert_eq!(from.ip(), d.http.ip());
+}
