@@ -108,3 +108,5 @@ pub use request::{
 };
 pub use stats::Stats;
 pub use time::Timestamp;
+#[cfg(test)]
+mod tests;

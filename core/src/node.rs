@@ -125,6 +125,7 @@ impl Node {
             Input::SetMembers { members, .. } => {
                 self.members.set_list(&members);
                 self.outboxes.retain_members(&self.members);
+                self.drop_removed_peer_conns();
                 self.members.rebuild_ring();
                 self.on_ring_maybe_changed();
                 Ok(())

@@ -78,6 +78,9 @@ impl Node {
                 }
                 return Ok(());
             }
+            (Some(from), _) if self.members.peer(&from).is_none() => {
+                return self.peer_violation(conn, Some(from.clone()), format!("{from} is no longer a member"));
+            }
             (Some(from), msg) => (from, msg),
         };
         let (from, msg) = from;
@@ -133,6 +136,21 @@ impl Node {
         self.emit(Output::Close { conn });
         self.peer_conns.remove(&conn);
         Err(Error::PeerMisbehaved(reason))
+    }
+
+    /// Closes incoming connections of members no longer in the list.
+    pub(crate) fn drop_removed_peer_conns(&mut self) {
+        let mut gone: Vec<ConnId> = self
+            .peer_conns
+            .iter()
+            .filter(|(_, m)| m.as_ref().is_some_and(|m| self.members.peer(m).is_none()))
+            .map(|(c, _)| *c)
+            .collect();
+        gone.sort();
+        for conn in gone {
+            self.peer_conns.remove(&conn);
+            self.emit(Output::Close { conn });
+        }
     }
 
     /// Whether a member is UP and linked, so a write can be forwarded to it.

@@ -202,9 +202,15 @@ impl Node {
         let ob = self.outboxes.get(from);
         if let Some(pos) = ob.inflight.iter().position(|f| f.batch == batch) {
             ob.inflight.remove(pos);
-            ob.backoff = Duration::ZERO;
-            ob.retry_at = Timestamp::ZERO;
         }
+        self.sync_peer_alive(from);
+    }
+
+    /// `peer` answered something: end its backoff.
+    pub(crate) fn sync_peer_alive(&mut self, peer: &MemberId) {
+        let ob = self.outboxes.get(peer);
+        ob.backoff = Duration::ZERO;
+        ob.retry_at = Timestamp::ZERO;
     }
 
     /// The link to `peer` broke: what was in flight goes back to pending.

@@ -82,6 +82,8 @@ impl Node {
 
     /// Resends to `from` the clients it lacks or holds older.
     pub(crate) fn on_verify_reply(&mut self, from: &MemberId, mismatched: Vec<(ClientId, Option<Revision>)>) {
+        // The peer answers: whatever backoff its sync was in, it is reachable now.
+        self.sync_peer_alive(from);
         for (id, theirs) in mismatched {
             self.stats.verify_mismatches += 1;
             let ours = self.registry.known_revision(&id);
