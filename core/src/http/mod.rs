@@ -23,6 +23,8 @@
 //! ```
 
 mod beat;
+#[cfg(test)]
+mod fixtures;
 mod json;
 mod params;
 mod parse;

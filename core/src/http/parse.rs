@@ -53,7 +53,7 @@ impl Method {
 }
 
 /// A parsed HTTP request, reduced to what the v1 API needs.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpRequest {
     /// The method.
     pub method: Method,

@@ -143,3 +143,6 @@ fn reason(status: u16) -> &'static str {
         },
     }
 }
+
+#[cfg(test)]
+mod tests;
