@@ -3,77 +3,85 @@
 
 use crate::ConfigError;
 use distro_core::{Limits, Timings};
-use std::time::Duration;
+use serde::{de::DeserializeOwned, Serialize};
 
-macro_rules! named_fields {
-    (
-        $ty:ident, $names:ident, $setter:ident, $parse:ty, |$v:ident| $conv:expr;
-        $($field:ident),* $(,)?
-    ) => {
-        /// The names accepted for this kind of setting.
-        pub const $names: &[&str] = &[$(stringify!($field)),*];
-
-        /// Sets the field called `name`; `false` when there is none.
-        fn $setter(target: &mut $ty, name: &str, $v: $parse) -> bool {
-            match name {
-                $(stringify!($field) => { target.$field = $conv; true })*
-                _ => false,
-            }
-        }
-    };
-}
-
-named_fields! {
-    Timings, TIMING_NAMES, set_duration, u64, |ms| Duration::from_millis(ms);
-    beat_interval, beat_timeout, delete_timeout, beat_check_interval, conn_scan_interval,
-    conn_idle, probe_timeout, member_ping_interval, sync_delay, sync_timeout, sync_retry_min,
-    sync_retry_max, verify_interval, replica_expiry, tombstone_ttl, snapshot_timeout,
-    snapshot_retry, snapshot_gate, forward_timeout, push_window, push_ack_timeout,
-    udp_subscriber_ttl, empty_service_ttl, cleanup_interval,
-}
-
-named_fields! {
-    Limits, LIMIT_NAMES, set_limit_field, usize, |n| n;
-    max_frame_len, max_name_len, max_metadata_entries, max_metadata_value_len,
-    max_instances_per_client, max_clients, max_services, max_subscriptions,
-    max_pending_forwards, snapshot_chunk_clients, verify_chunk_entries, sync_batch_clients,
-    max_http_head, max_http_body,
-}
-
-/// The one timing that is a count, not a duration.
-const FAIL_THRESHOLD: &str = "member_fail_threshold";
+// Fields are found through the structs' serde form, so a field added to `Timings` or
+// `Limits` in core is settable here without any change.
 
 /// Sets a timing. `name` is a field of [`Timings`], with or without an `_ms` suffix; the value
-/// is in milliseconds (a plain count for `member_fail_threshold`).
+/// is in milliseconds for durations and a plain number for counts (`member_fail_threshold`).
 pub fn set_timing(t: &mut Timings, name: &str, value: u64) -> Result<(), ConfigError> {
     let field = name.strip_suffix("_ms").unwrap_or(name);
-    if field == FAIL_THRESHOLD {
-        t.member_fail_threshold = u32::try_from(value)
-            .map_err(|_| ConfigError::new(format!("timing {name}: {value} is too large")))?;
-        return Ok(());
-    }
-    if set_duration(t, field, value) {
-        Ok(())
-    } else {
-        Err(ConfigError::new(format!(
-            "unknown timing `{name}`; known timings (milliseconds): {}, and the count {FAIL_THRESHOLD}",
-            TIMING_NAMES.join(", ")
-        )))
-    }
+    set_field(t, field, value).map_err(|e| e.describe("timing", name, &timing_names()))
 }
 
 /// Sets a limit; `name` is a field of [`Limits`].
 pub fn set_limit(l: &mut Limits, name: &str, value: u64) -> Result<(), ConfigError> {
-    let n = usize::try_from(value)
-        .map_err(|_| ConfigError::new(format!("limit {name}: {value} is too large")))?;
-    if set_limit_field(l, name, n) {
-        Ok(())
-    } else {
-        Err(ConfigError::new(format!(
-            "unknown limit `{name}`; known limits: {}",
-            LIMIT_NAMES.join(", ")
-        )))
+    set_field(l, name, value).map_err(|e| e.describe("limit", name, &limit_names()))
+}
+
+/// The names `--timing` accepts (durations in milliseconds, counts plain).
+pub fn timing_names() -> Vec<String> {
+    field_names(&Timings::default())
+}
+
+/// The names `--limit` accepts.
+pub fn limit_names() -> Vec<String> {
+    field_names(&Limits::default())
+}
+
+fn field_names<T: Serialize>(v: &T) -> Vec<String> {
+    toml::Table::try_from(v)
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+enum FieldError {
+    Unknown,
+    Invalid(String),
+}
+
+impl FieldError {
+    fn describe(self, what: &str, name: &str, known: &[String]) -> ConfigError {
+        match self {
+            FieldError::Unknown => ConfigError::new(format!(
+                "unknown {what} `{name}`; known: {}",
+                known.join(", ")
+            )),
+            FieldError::Invalid(e) => ConfigError::new(format!("{what} {name}: {e}")),
+        }
     }
+}
+
+/// Sets the field `name` of `target` (a number, or a `Duration` given in milliseconds) by a
+/// round trip through its TOML form.
+fn set_field<T: Serialize + DeserializeOwned>(
+    target: &mut T,
+    name: &str,
+    value: u64,
+) -> Result<(), FieldError> {
+    let mut table =
+        toml::Table::try_from(&*target).map_err(|e| FieldError::Invalid(e.to_string()))?;
+    let slot = table.get_mut(name).ok_or(FieldError::Unknown)?;
+    let int = |n: u64| {
+        i64::try_from(n)
+            .map(toml::Value::Integer)
+            .map_err(|_| FieldError::Invalid(format!("{n} is too large")))
+    };
+    *slot = match slot {
+        toml::Value::Integer(_) => int(value)?,
+        toml::Value::Table(d) if d.contains_key("secs") && d.contains_key("nanos") => {
+            let mut d = toml::Table::new();
+            d.insert("secs".into(), int(value / 1000)?);
+            d.insert("nanos".into(), int(value % 1000 * 1_000_000)?);
+            toml::Value::Table(d)
+        }
+        _ => return Err(FieldError::Unknown),
+    };
+    *target = table
+        .try_into()
+        .map_err(|e: toml::de::Error| FieldError::Invalid(e.message().to_string()))?;
+    Ok(())
 }
 
 /// Splits `NAME=VALUE` with an unsigned integer value.
@@ -107,32 +115,34 @@ pub fn apply_table(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Field names of a struct, read back through its serde representation.
-    fn serde_fields<T: serde::Serialize>(v: &T) -> Vec<String> {
-        let table = toml::Table::try_from(v).expect("serializes to a table");
-        table.keys().cloned().collect()
-    }
+    use std::time::Duration;
 
     #[test]
-    fn every_core_timing_and_limit_has_a_name() {
-        let mut timings = serde_fields(&Timings::default());
-        timings.retain(|f| f != FAIL_THRESHOLD);
-        let mut known: Vec<String> = TIMING_NAMES.iter().map(|s| s.to_string()).collect();
-        timings.sort();
-        known.sort();
-        assert_eq!(
-            timings, known,
-            "cli/src/tuning.rs must list every field of Timings"
+    fn every_core_timing_and_limit_is_settable() {
+        let names = timing_names();
+        assert!(
+            names.len() >= 25 && names.iter().any(|n| n == "beat_timeout"),
+            "{names:?}"
         );
-        let mut limits = serde_fields(&Limits::default());
-        let mut known: Vec<String> = LIMIT_NAMES.iter().map(|s| s.to_string()).collect();
-        limits.sort();
-        known.sort();
-        assert_eq!(
-            limits, known,
-            "cli/src/tuning.rs must list every field of Limits"
-        );
+        for (i, name) in names.iter().enumerate() {
+            let mut t = Timings::default();
+            set_timing(&mut t, name, 1000 + i as u64).unwrap();
+            let table = toml::Table::try_from(&t).unwrap();
+            assert_ne!(
+                table,
+                toml::Table::try_from(Timings::default()).unwrap(),
+                "{name} changed nothing"
+            );
+        }
+        for name in limit_names() {
+            let mut l = Limits::default();
+            set_limit(&mut l, &name, 3).unwrap();
+            assert_eq!(
+                toml::Table::try_from(&l).unwrap()[&name].as_integer(),
+                Some(3),
+                "{name}"
+            );
+        }
     }
 
     #[test]
@@ -141,6 +151,7 @@ mod tests {
         set_timing(&mut t, "beat_timeout", 1500).unwrap();
         set_timing(&mut t, "verify_interval_ms", 250).unwrap();
         set_timing(&mut t, "member_fail_threshold", 7).unwrap();
+        assert!(set_timing(&mut t, "member_fail_threshold", u64::from(u32::MAX) + 1).is_err());
         assert_eq!(t.beat_timeout, Duration::from_millis(1500));
         assert_eq!(t.verify_interval, Duration::from_millis(250));
         assert_eq!(t.member_fail_threshold, 7);
