@@ -233,3 +233,44 @@ fn v1_udp_subscriber_gets_a_push() {
     assert!(packet.contains("10.3.3.3"), "{packet}");
     assert_eq!(from.ip(), d.http.ip());
 }
+
+#[test]
+fn native_client_answers_probes_and_stays_registered() {
+    let fast_probes = [
+        "--timing",
+        "conn_idle=100",
+        "--timing",
+        "conn_scan_interval=50",
+        "--timing",
+        "probe_timeout=200",
+    ];
+    let d = Daemon::start(free_http_port(), &fast_probes);
+    let client = Client::connect(&[d.native]).unwrap();
+    client
+        .register(
+            &ServiceKey::parse(None, None, "orders"),
+            Instance::new("10.4.4.4", 1),
+        )
+        .unwrap();
+    // many probe rounds pass without any request from the client
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, body) = d.http("GET", LIST);
+    assert!(body.contains("10.4.4.4"), "{body}");
+    assert_eq!(client.connections(), 1, "never disconnected");
+
+    // a raw connection that ignores probes is dropped, and its instance with it
+    let mut raw = TcpStream::connect(d.native).unwrap();
+    let request = distro_core::Request::Register {
+        service: ServiceKey::parse(None, None, "orders"),
+        instance: Instance::new("10.5.5.5", 1),
+    };
+    let msg = distro_core::wire::ClientMsg::Request {
+        id: distro_core::RequestId(1),
+        request,
+    };
+    raw.write_all(&distro_core::wire::encode_frame(&msg))
+        .unwrap();
+    d.wait_for(LIST, Duration::from_secs(2), |b| b.contains("10.5.5.5"));
+    d.wait_for(LIST, Duration::from_secs(5), |b| !b.contains("10.5.5.5"));
+    assert!(closed_by_server(&mut raw, Duration::from_secs(2)));
+}
