@@ -52,8 +52,8 @@ impl ConnKind {
 pub(crate) struct HttpConn {
     /// Bytes read and not yet parsed.
     pub inbuf: Vec<u8>,
-    /// The request given to the node and not answered yet, with its keep-alive flag.
-    pub inflight: Option<(RequestId, bool)>,
+    /// The request given to the node and not answered yet.
+    pub inflight: Option<InFlight>,
     /// Close once `out` is written (a `Connection: close` answer or a fatal error).
     pub close_after_flush: bool,
     /// When the first byte of the incomplete request in `inbuf` arrived.
@@ -62,4 +62,22 @@ pub(crate) struct HttpConn {
     pub read_paused: bool,
     /// The client shut its side; close once the request in flight is answered.
     pub peer_closed: bool,
+}
+
+impl HttpConn {
+    /// Whether nothing is in flight and nothing is buffered.
+    pub fn is_idle(&self) -> bool {
+        self.inflight.is_none() && self.inbuf.is_empty()
+    }
+}
+
+/// A request the node has not answered yet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InFlight {
+    /// Its id.
+    pub id: RequestId,
+    /// Whether the client asked for keep-alive.
+    pub keep_alive: bool,
+    /// When it was given to the node.
+    pub since: Timestamp,
 }

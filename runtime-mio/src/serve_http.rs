@@ -1,7 +1,7 @@
 //! HTTP/1.1 connections: read, parse one request at a time, hand it to the node, write replies
 //! in order.
 
-use crate::conn::ConnKind;
+use crate::conn::{ConnKind, InFlight};
 use crate::server::{Server, Work};
 use distro_core::http;
 use distro_core::{ApiError, ConnId, Input, Reply, RequestId};
@@ -56,7 +56,7 @@ impl Server {
                     }
                 }
             }
-            if h.peer_closed && h.inflight.is_none() && h.inbuf.is_empty() && conn.out.is_empty() {
+            if h.peer_closed && h.is_idle() && conn.out.is_empty() {
                 self.work.push_back(Work::Close(token, "closed by client"));
                 return;
             }
@@ -122,14 +122,23 @@ impl Server {
                 Ok(request) => {
                     self.next_request += 1;
                     let id = RequestId(self.next_request);
-                    h.inflight = Some((id, req.keep_alive));
+                    h.inflight = Some(InFlight {
+                        id,
+                        keep_alive: req.keep_alive,
+                        since: now,
+                    });
                     let conn_id = ConnId(token.0 as u64);
-                    self.feed(Input::Request {
+                    let accepted = self.feed(Input::Request {
                         now,
                         conn: conn_id,
                         id,
                         request,
                     });
+                    if !accepted {
+                        // The node refused the input itself; answer, so the connection goes on.
+                        let reply = Reply::Error(ApiError::internal("request not accepted"));
+                        self.http_reply(token, id, &reply);
+                    }
                     // The reply (if it came during the drain) queued a `Resume` for the next one.
                     break;
                 }
@@ -169,15 +178,12 @@ impl Server {
         let ConnKind::Http(h) = &mut conn.kind else {
             return;
         };
-        let Some((expected, keep_alive)) = h.inflight else {
-            return;
-        };
-        if expected != id {
+        let Some(inflight) = h.inflight.filter(|f| f.id == id) else {
             tracing::debug!(conn = token.0, ?id, "reply to a request not in flight");
             return;
-        }
+        };
         h.inflight = None;
-        let keep_alive = keep_alive && !h.peer_closed;
+        let keep_alive = inflight.keep_alive;
         if !keep_alive {
             h.close_after_flush = true;
         }

@@ -27,7 +27,7 @@ pub(crate) const SIGNALS: Token = Token(4);
 /// Tokens from here on name connections; their numbers are the node's [`ConnId`]s and are
 /// never reused, so a late reply can never reach a newer connection.
 const FIRST_CONN: usize = 16;
-/// How often HTTP connections are checked for stalled requests and idleness.
+/// Longest interval between checks of HTTP connections for stalled requests and idleness.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
 /// Read buffer size.
 const SCRATCH: usize = 64 << 10;
@@ -267,7 +267,7 @@ impl Server {
             }
             if now >= self.next_sweep {
                 self.sweep(now);
-                self.next_sweep = now.add(SWEEP_INTERVAL);
+                self.next_sweep = now.add(self.sweep_interval());
             }
             self.links
                 .connect_due(&self.poll, now, &mut self.next_token);
@@ -459,7 +459,7 @@ impl Server {
         }
         if flushed == Flushed::All {
             if let ConnKind::Http(h) = &conn.kind {
-                if h.close_after_flush || (h.peer_closed && h.inflight.is_none()) {
+                if h.close_after_flush || (h.peer_closed && h.is_idle()) {
                     self.work.push_back(Work::Close(token, "response written"));
                 }
             }
@@ -504,13 +504,15 @@ impl Server {
         loop {
             match self.udp.recv_from(&mut self.scratch) {
                 Ok((n, from)) => {
-                    let data = self.scratch[..n].to_vec();
+                    // lend the buffer to the input; `feed` never reads sockets
+                    let data = std::mem::take(&mut self.scratch);
                     let now = self.clock.now();
                     self.feed(Input::Datagram {
                         now,
                         from,
-                        data: &data,
+                        data: &data[..n],
                     });
+                    self.scratch = data;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -522,25 +524,37 @@ impl Server {
         }
     }
 
+    /// How often HTTP deadlines are checked: often enough for the shortest of them.
+    fn sweep_interval(&self) -> Duration {
+        let shortest = self.config.request_timeout.min(self.config.idle_timeout) / 2;
+        shortest.clamp(Duration::from_millis(10), SWEEP_INTERVAL)
+    }
+
     /// Closes HTTP connections whose request stalled or that idled too long.
     fn sweep(&mut self, now: Timestamp) {
         let request_timeout = self.config.request_timeout;
         let idle_timeout = self.config.idle_timeout;
+        // The node answers every request (forwards time out); this only guards the runtime
+        // against a request it never hears back about.
+        let reply_timeout = self.config.node.timings.forward_timeout * 4 + request_timeout;
         for (token, conn) in &self.conns {
             let ConnKind::Http(h) = &conn.kind else {
                 continue;
             };
-            let stalled = h.inflight.is_none()
-                && h.request_started
-                    .is_some_and(|t| now.since(t) > request_timeout);
-            let idle = h.inflight.is_none() && now.since(conn.last_activity) > idle_timeout;
-            if stalled || idle {
-                self.stats.http_timeouts += 1;
-                self.work.push_back(Work::Close(
-                    *token,
-                    if stalled { "request stalled" } else { "idle" },
-                ));
-            }
+            let why = match h.inflight {
+                Some(f) if now.since(f.since) > reply_timeout => "no reply from the node",
+                Some(_) => continue,
+                None if h
+                    .request_started
+                    .is_some_and(|t| now.since(t) > request_timeout) =>
+                {
+                    "request stalled"
+                }
+                None if now.since(conn.last_activity) > idle_timeout => "idle",
+                None => continue,
+            };
+            self.stats.http_timeouts += 1;
+            self.work.push_back(Work::Close(*token, why));
         }
     }
 }

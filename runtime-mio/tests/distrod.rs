@@ -85,14 +85,38 @@ fn oversized_header_gets_431() {
 }
 
 #[test]
-fn stalled_partial_request_is_closed() {
-    let d = Daemon::start(free_http_port(), &["--request-timeout-ms", "300"]);
+fn stalled_partial_request_and_idle_keep_alive_are_closed() {
+    let d = Daemon::start(
+        free_http_port(),
+        &["--request-timeout-ms", "200", "--idle-timeout-ms", "1000"],
+    );
     let mut s = TcpStream::connect(d.http).unwrap();
     s.write_all(b"GET /nacos/v1/ns/instance/list?serviceName=orders HTTP/1.1\r\nHost:")
         .unwrap();
+    let started = std::time::Instant::now();
     assert!(
         closed_by_server(&mut s, Duration::from_secs(3)),
         "a stalled request must be closed"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(590),
+        "closed by the request timeout, not idleness"
+    );
+
+    let mut s = TcpStream::connect(d.http).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {LIST} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).0, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    write!(s, "GET {LIST} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(
+        read_response(&mut s).0,
+        200,
+        "a pause under the idle timeout keeps the connection"
+    );
+    assert!(
+        closed_by_server(&mut s, Duration::from_secs(3)),
+        "an idle connection must be closed"
     );
 }
 
