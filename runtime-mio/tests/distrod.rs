@@ -298,3 +298,39 @@ fn native_client_answers_probes_and_stays_registered() {
     d.wait_for(LIST, Duration::from_secs(5), |b| !b.contains("10.5.5.5"));
     assert!(closed_by_server(&mut raw, Duration::from_secs(2)));
 }
+
+#[test]
+fn native_client_batch_register_deregister_unsubscribe() {
+    let d = Daemon::start(free_http_port(), &["--timing", "push_window=10"]);
+    let client = Client::connect(&[d.native]).unwrap();
+    let svc = ServiceKey::parse(None, None, "orders");
+    client.subscribe(&svc, "").unwrap();
+    client
+        .batch_register(
+            &svc,
+            vec![Instance::new("10.6.0.1", 1), Instance::new("10.6.0.2", 2)],
+        )
+        .unwrap();
+    assert_eq!(client.list(&svc, "", false).unwrap().hosts.len(), 2);
+    let pushed = client
+        .recv_push(Duration::from_secs(5))
+        .expect("a push after the batch");
+    assert_eq!(pushed.hosts.len(), 2);
+    // a connection client's deregister withdraws its whole publication in the service
+    client.deregister(&svc, "10.6.0.1", 1).unwrap();
+    assert!(client.list(&svc, "", false).unwrap().hosts.is_empty());
+    client.unsubscribe(&svc, "").unwrap();
+    while client.recv_push(Duration::from_millis(200)).is_some() {}
+    d.http(
+        "POST",
+        "/nacos/v1/ns/instance?serviceName=orders&ip=10.6.0.3&port=3",
+    );
+    assert!(
+        client.recv_push(Duration::from_millis(500)).is_none(),
+        "no push after unsubscribe"
+    );
+    // an error reply is a typed error, and the client goes on
+    let bad = ServiceKey::parse(None, None, "");
+    assert!(client.register(&bad, Instance::new("10.6.0.9", 9)).is_err());
+    client.ping().unwrap();
+}

@@ -105,14 +105,11 @@ impl ClientState {
         self.send(purpose, Request::BatchRegister { service, instances })
     }
 
-    /// Deregisters the instance `ip:port` of `service`; it is no longer redone.
+    /// Deregisters the instance `ip:port` of `service`. As on the member (and in Nacos 2), a
+    /// connection client's deregister withdraws everything it published in that service, a
+    /// batch included; none of it is redone.
     pub fn deregister(&mut self, service: ServiceKey, ip: &str, port: u16) -> (RequestId, ClientMsg) {
-        if let Some(p) = self.publications.get_mut(&service) {
-            p.instances.retain(|i| !(&*i.ip == ip && i.port == port));
-            if p.instances.is_empty() {
-                self.publications.remove(&service);
-            }
-        }
+        self.publications.remove(&service);
         self.send(Purpose::Caller, Request::Deregister { service, ip: Arc::from(ip), port })
     }
 

@@ -71,18 +71,19 @@ fn deregister_and_unsubscribe_stop_the_redo() {
     c.on_connected();
     c.register(svc("a"), Instance::new("10.0.0.1", 1));
     c.batch_register(svc("b"), vec![Instance::new("10.0.0.2", 2), Instance::new("10.0.0.3", 3)]);
+    c.register(svc("c"), Instance::new("10.0.0.4", 4));
     c.subscribe(svc("a"), "");
     c.deregister(svc("a"), "10.0.0.1", 1);
+    // like the member, a deregister withdraws the whole batch of that service
     c.deregister(svc("b"), "10.0.0.2", 2);
     c.unsubscribe(svc("a"), "");
     c.on_disconnected();
     let redo = c.on_connected();
     assert_eq!(redo.len(), 1);
     match request_of(&redo[0]) {
-        Request::BatchRegister { service, instances } => {
-            assert_eq!(*service, svc("b"));
-            assert_eq!(instances.len(), 1);
-            assert_eq!(instances[0].port, 3);
+        Request::Register { service, instance } => {
+            assert_eq!(*service, svc("c"));
+            assert_eq!(instance.port, 4);
         }
         other => panic!("{other:?}"),
     }
