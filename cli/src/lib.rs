@@ -23,7 +23,7 @@
 mod file;
 pub mod tuning;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use distro_core::{Config, MemberId};
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -156,7 +156,9 @@ impl ServerConfig {
     /// Parses the process's command line; prints help or version and exits when asked, and
     /// exits with status 2 on a malformed command line.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_args(Args::parse())
+        let matches = command().get_matches();
+        let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        Self::from_args(args)
     }
 
     /// Parses a command line (the first item is the program name). Help, version and syntax
@@ -166,7 +168,10 @@ impl ServerConfig {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let args = Args::try_parse_from(argv).map_err(|e| ConfigError::new(e.to_string()))?;
+        let matches = command()
+            .try_get_matches_from(argv)
+            .map_err(|e| ConfigError::new(e.to_string()))?;
+        let args = Args::from_arg_matches(&matches).map_err(|e| ConfigError::new(e.to_string()))?;
         Self::from_args(args)
     }
 
@@ -178,6 +183,17 @@ impl ServerConfig {
         };
         build(args, file)
     }
+}
+
+/// The command line, with the names `--timing` and `--limit` accept listed in `--help`.
+fn command() -> clap::Command {
+    let help = format!(
+        "Timings (--timing NAME=MS, or [timings] NAME_ms = MS in the config file):\n  {}\n\n\
+         Limits (--limit NAME=N, or [limits] NAME = N in the config file):\n  {}",
+        tuning::timing_names().join(", "),
+        tuning::limit_names().join(", ")
+    );
+    Args::command().after_help(help)
 }
 
 fn build(args: Args, file: FileConfig) -> Result<ServerConfig, ConfigError> {
