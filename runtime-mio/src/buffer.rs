@@ -1,5 +1,7 @@
 //! A connection's outgoing bytes: appended by the loop, flushed until the socket would block.
 
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
 use std::io::{self, Write};
 
 /// Bytes waiting to be written to a socket.
@@ -77,6 +79,29 @@ impl WriteBuf {
             self.buf = Vec::new();
         }
         Ok((Flushed::All, written))
+    }
+
+    /// Writes to a registered socket, keeping `WRITABLE` interest (flag `writable`) exactly
+    /// while bytes remain queued.
+    pub fn flush_registered(
+        &mut self,
+        stream: &mut TcpStream,
+        registry: &Registry,
+        token: Token,
+        writable: &mut bool,
+    ) -> io::Result<(Flushed, usize)> {
+        let (flushed, written) = self.flush_to(stream)?;
+        let want = flushed == Flushed::Partial;
+        if want != *writable {
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            registry.reregister(stream, token, interest)?;
+            *writable = want;
+        }
+        Ok((flushed, written))
     }
 
     /// Moves unwritten bytes to the front once the written prefix is large.

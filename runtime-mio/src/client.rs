@@ -222,22 +222,8 @@ impl Client {
     /// The next pushed view of a subscribed service, waiting at most `timeout`. After a
     /// reconnect the views answering the redone subscriptions come this way too.
     pub fn recv_push(&self, timeout: Duration) -> Option<ServiceView> {
-        let deadline = Instant::now() + timeout;
-        let mut inner = self.lock();
-        loop {
-            if let Some(view) = inner.pushes.pop_front() {
-                return Some(view);
-            }
-            let left = deadline
-                .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())?;
-            inner = self
-                .shared
-                .changed
-                .wait_timeout(inner, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        self.shared
+            .wait_for(Instant::now() + timeout, |inner| inner.pushes.pop_front())
     }
 
     /// The server address of the current connection, if connected.
@@ -253,22 +239,9 @@ impl Client {
     /// Waits until the client is connected, at most `timeout`.
     pub fn wait_connected(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut inner = self.lock();
-        while inner.connected_to.is_none() {
-            let Some(left) = deadline
-                .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())
-            else {
-                return false;
-            };
-            inner = self
-                .shared
-                .changed
-                .wait_timeout(inner, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
+        self.shared
+            .wait_for(deadline, |inner| inner.connected_to.map(|_| ()))
+            .is_some()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -290,25 +263,15 @@ impl Client {
             inner.waiting.remove(&id);
             return Err(e);
         }
+        drop(inner);
         let deadline = Instant::now() + self.timeout;
-        loop {
-            if let Some(result) = inner.replies.remove(&id) {
-                return result;
-            }
-            let Some(left) = deadline
-                .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())
-            else {
-                inner.waiting.remove(&id);
-                return Err(ClientError::Timeout);
-            };
-            inner = self
-                .shared
-                .changed
-                .wait_timeout(inner, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        let reply = self
+            .shared
+            .wait_for(deadline, |inner| inner.replies.remove(&id));
+        reply.unwrap_or_else(|| {
+            self.lock().waiting.remove(&id);
+            Err(ClientError::Timeout)
+        })
     }
 }
 
@@ -332,6 +295,28 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic elsewhere must not make every later call panic too.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until `ready` finds something, at most until `deadline`.
+    fn wait_for<T>(
+        &self,
+        deadline: Instant,
+        mut ready: impl FnMut(&mut Inner) -> Option<T>,
+    ) -> Option<T> {
+        let mut inner = self.lock();
+        loop {
+            if let Some(found) = ready(&mut inner) {
+                return Some(found);
+            }
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())?;
+            inner = self
+                .changed
+                .wait_timeout(inner, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Outgoing peer links: one write-only TCP connection to every other member, reconnected with
 //! backoff. The node speaks first on each (its handshake) after `Input::PeerUp`.
 
-use crate::buffer::{Flushed, WriteBuf};
+use crate::buffer::WriteBuf;
 use crate::server::{Server, Work};
 use distro_core::{Input, MemberId, Timestamp};
 use mio::net::TcpStream;
@@ -295,30 +295,12 @@ impl Server {
         else {
             return;
         };
-        let flushed = match link.out.flush_to(stream) {
-            Ok((f, _)) => f,
-            Err(_) => {
-                self.work.push_back(Work::LinkDown(i, "write failed"));
-                return;
-            }
-        };
-        let want = flushed == Flushed::Partial;
-        if want != *writable {
-            let interest = if want {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            if self
-                .poll
-                .registry()
-                .reregister(stream, *token, interest)
-                .is_err()
-            {
-                self.work.push_back(Work::LinkDown(i, "reregister failed"));
-                return;
-            }
-            *writable = want;
+        if link
+            .out
+            .flush_registered(stream, self.poll.registry(), *token, writable)
+            .is_err()
+        {
+            self.work.push_back(Work::LinkDown(i, "write failed"));
         }
     }
 

@@ -428,34 +428,16 @@ impl Server {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
-        let result = conn.out.flush_to(&mut conn.stream);
-        let (flushed, written) = match result {
-            Ok(r) => r,
-            Err(_) => {
-                self.work.push_back(Work::Close(token, "write failed"));
-                return;
-            }
+        let registry = self.poll.registry();
+        let result =
+            conn.out
+                .flush_registered(&mut conn.stream, registry, token, &mut conn.writable);
+        let Ok((flushed, written)) = result else {
+            self.work.push_back(Work::Close(token, "write failed"));
+            return;
         };
         if written > 0 {
             conn.last_activity = self.clock.now();
-        }
-        let want_writable = flushed == Flushed::Partial;
-        if want_writable != conn.writable {
-            let interest = if want_writable {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            if self
-                .poll
-                .registry()
-                .reregister(&mut conn.stream, token, interest)
-                .is_err()
-            {
-                self.work.push_back(Work::Close(token, "reregister failed"));
-                return;
-            }
-            conn.writable = want_writable;
         }
         if flushed == Flushed::All {
             if let ConnKind::Http(h) = &conn.kind {
