@@ -16,6 +16,20 @@
 //! never reused. Write buffers are bounded: a client that does not read is closed, a peer
 //! link that does not drain is dropped and reconnected (the node resends).
 //!
+//! ## Running
+//!
+//! ```text
+//! cargo run --release -p distro-mio                       # standalone on 127.0.0.1:8848
+//! distrod --http 127.0.0.1:18848 --members 127.0.0.1:18848,127.0.0.1:18858,127.0.0.1:18868
+//! distrod --config distrod.toml --timing beat_timeout=15000 --limit max_clients=1000
+//! distrod --help                                          # every flag, timing and limit
+//! ```
+//!
+//! When every socket is bound, `distrod` prints one line to stderr,
+//! `distrod listening http=… native=… peer=… udp=…`; logs go to stderr too. SIGINT and
+//! SIGTERM stop it with exit status 0; a socket that cannot be bound exits with 1, a bad
+//! command line or config file with 2.
+//!
 //! [`Client`] is a blocking client of the native protocol that registers its instances again
 //! on a new connection after the old one broke.
 #![forbid(unsafe_code)]

@@ -58,7 +58,12 @@ impl Server {
                 Ok(None) => return true,
                 Err(e) => {
                     self.stats.frames_rejected += 1;
-                    tracing::warn!(conn = token.0, peer = %conn.peer_addr, error = %e, "invalid frame; closing");
+                    if native {
+                        // Counted; any client can send junk, so it does not flood the log.
+                        tracing::debug!(conn = token.0, peer = %conn.peer_addr, error = %e, "invalid client frame; closing");
+                    } else {
+                        tracing::warn!(conn = token.0, peer = %conn.peer_addr, error = %e, "invalid peer frame; closing");
+                    }
                     self.work.push_back(Work::Close(token, "invalid frame"));
                     return false;
                 }
