@@ -512,16 +512,25 @@ impl Server {
         shortest.clamp(Duration::from_millis(10), SWEEP_INTERVAL)
     }
 
-    /// Closes HTTP connections whose request stalled or that idled too long.
+    /// Closes HTTP connections whose request stalled or that idled too long, and incoming
+    /// peer links that went silent.
     fn sweep(&mut self, now: Timestamp) {
         let request_timeout = self.config.request_timeout;
         let idle_timeout = self.config.idle_timeout;
         // The node answers every request (forwards time out); this only guards the runtime
         // against a request it never hears back about.
         let reply_timeout = self.config.node.timings.forward_timeout * 4 + request_timeout;
+        // Members ping over their links every few seconds; a silent incoming link is dead
+        // or not a member.
+        let peer_silence = idle_timeout.max(self.config.node.timings.member_ping_interval * 4);
         for (token, conn) in &self.conns {
-            let ConnKind::Http(h) = &conn.kind else {
-                continue;
+            let h = match &conn.kind {
+                ConnKind::Http(h) => h,
+                ConnKind::PeerIn(_) if now.since(conn.last_activity) > peer_silence => {
+                    self.work.push_back(Work::Close(*token, "silent peer link"));
+                    continue;
+                }
+                _ => continue,
             };
             let why = match h.inflight {
                 Some(f) if now.since(f.since) > reply_timeout => "no reply from the node",
