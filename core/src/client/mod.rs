@@ -45,9 +45,15 @@ enum Purpose {
     /// A caller waits for the reply.
     Caller,
     /// A register of `service` at `generation`; the caller waits.
-    Publish { service: ServiceKey, generation: u64 },
+    Publish {
+        service: ServiceKey,
+        generation: u64,
+    },
     /// A subscribe of `key`; the caller waits.
-    Subscribe { key: (ServiceKey, String), generation: u64 },
+    Subscribe {
+        key: (ServiceKey, String),
+        generation: u64,
+    },
     /// Sent by [`ClientState::on_connected`]; nobody waits.
     Redo,
 }
@@ -94,23 +100,48 @@ impl ClientState {
     /// Remembered for redo even if not connected now (then the message need not be sent).
     pub fn register(&mut self, service: ServiceKey, instance: Instance) -> (RequestId, ClientMsg) {
         let generation = self.publish(service.clone(), vec![instance.clone()], false);
-        self.send(Purpose::Publish { service: service.clone(), generation }, Request::Register { service, instance })
+        self.send(
+            Purpose::Publish {
+                service: service.clone(),
+                generation,
+            },
+            Request::Register { service, instance },
+        )
     }
 
     /// Registers several instances of `service` at once, replacing what this client published
     /// there.
-    pub fn batch_register(&mut self, service: ServiceKey, instances: Vec<Instance>) -> (RequestId, ClientMsg) {
+    pub fn batch_register(
+        &mut self,
+        service: ServiceKey,
+        instances: Vec<Instance>,
+    ) -> (RequestId, ClientMsg) {
         let generation = self.publish(service.clone(), instances.clone(), true);
-        let purpose = Purpose::Publish { service: service.clone(), generation };
+        let purpose = Purpose::Publish {
+            service: service.clone(),
+            generation,
+        };
         self.send(purpose, Request::BatchRegister { service, instances })
     }
 
     /// Deregisters the instance `ip:port` of `service`. As on the member (and in Nacos 2), a
     /// connection client's deregister withdraws everything it published in that service, a
     /// batch included; none of it is redone.
-    pub fn deregister(&mut self, service: ServiceKey, ip: &str, port: u16) -> (RequestId, ClientMsg) {
+    pub fn deregister(
+        &mut self,
+        service: ServiceKey,
+        ip: &str,
+        port: u16,
+    ) -> (RequestId, ClientMsg) {
         self.publications.remove(&service);
-        self.send(Purpose::Caller, Request::Deregister { service, ip: Arc::from(ip), port })
+        self.send(
+            Purpose::Caller,
+            Request::Deregister {
+                service,
+                ip: Arc::from(ip),
+                port,
+            },
+        )
     }
 
     /// Subscribes to pushes of `service` (restricted to `clusters`, comma separated; empty
@@ -120,14 +151,24 @@ impl ClientState {
         self.next_generation += 1;
         let generation = self.next_generation;
         self.subscriptions.insert(key.clone(), generation);
-        let request = Request::Subscribe { service, clusters: clusters.to_string() };
+        let request = Request::Subscribe {
+            service,
+            clusters: clusters.to_string(),
+        };
         self.send(Purpose::Subscribe { key, generation }, request)
     }
 
     /// Cancels a subscription; it is no longer redone.
     pub fn unsubscribe(&mut self, service: ServiceKey, clusters: &str) -> (RequestId, ClientMsg) {
-        self.subscriptions.remove(&(service.clone(), clusters.to_string()));
-        self.send(Purpose::Caller, Request::Unsubscribe { service, clusters: clusters.to_string() })
+        self.subscriptions
+            .remove(&(service.clone(), clusters.to_string()));
+        self.send(
+            Purpose::Caller,
+            Request::Unsubscribe {
+                service,
+                clusters: clusters.to_string(),
+            },
+        )
     }
 
     /// Any other request (list, ping, metrics ...), which is not redone.
@@ -149,8 +190,16 @@ impl ClientState {
         let failed = matches!(reply, Reply::Error(_));
         match purpose {
             Purpose::Caller => Completion::Caller(reply),
-            Purpose::Publish { service, generation } => {
-                if failed && self.publications.get(&service).is_some_and(|p| p.generation == generation) {
+            Purpose::Publish {
+                service,
+                generation,
+            } => {
+                if failed
+                    && self
+                        .publications
+                        .get(&service)
+                        .is_some_and(|p| p.generation == generation)
+                {
                     self.publications.remove(&service);
                 }
                 Completion::Caller(reply)
@@ -185,20 +234,34 @@ impl ClientState {
         let mut requests = Vec::with_capacity(self.publications.len() + self.subscriptions.len());
         for (service, p) in &self.publications {
             requests.push(if p.batch || p.instances.len() != 1 {
-                Request::BatchRegister { service: service.clone(), instances: p.instances.clone() }
+                Request::BatchRegister {
+                    service: service.clone(),
+                    instances: p.instances.clone(),
+                }
             } else {
-                Request::Register { service: service.clone(), instance: p.instances[0].clone() }
+                Request::Register {
+                    service: service.clone(),
+                    instance: p.instances[0].clone(),
+                }
             });
         }
         for (service, clusters) in self.subscriptions.keys() {
-            requests.push(Request::Subscribe { service: service.clone(), clusters: clusters.clone() });
+            requests.push(Request::Subscribe {
+                service: service.clone(),
+                clusters: clusters.clone(),
+            });
         }
-        requests.into_iter().map(|r| self.send(Purpose::Redo, r).1).collect()
+        requests
+            .into_iter()
+            .map(|r| self.send(Purpose::Redo, r).1)
+            .collect()
     }
 
     /// The services this client publishes into, with their instances.
     pub fn registered(&self) -> impl Iterator<Item = (&ServiceKey, &[Instance])> + '_ {
-        self.publications.iter().map(|(s, p)| (s, p.instances.as_slice()))
+        self.publications
+            .iter()
+            .map(|(s, p)| (s, p.instances.as_slice()))
     }
 
     /// The subscriptions: `(service, clusters)`.
@@ -217,7 +280,14 @@ impl ClientState {
         if instances.is_empty() {
             self.publications.remove(&service);
         } else {
-            self.publications.insert(service, Publication { instances, batch, generation });
+            self.publications.insert(
+                service,
+                Publication {
+                    instances,
+                    batch,
+                    generation,
+                },
+            );
         }
         generation
     }
