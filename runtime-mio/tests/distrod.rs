@@ -189,12 +189,13 @@ fn native_subscriber_gets_pushes() {
 #[test]
 fn client_reconnects_to_the_next_server_and_redoes_its_registrations() {
     let mut a = Daemon::start(free_http_port(), &[]);
-    let b = Daemon::start(free_http_port(), &[]);
+    let b = Daemon::start(free_http_port(), &["--timing", "push_window=10"]);
     let client = Client::connect(&[a.native, b.native]).unwrap();
     let svc = ServiceKey::parse(None, None, "orders");
     client
         .register(&svc, Instance::new("10.2.2.2", 7000))
         .unwrap();
+    client.subscribe(&svc, "").unwrap();
     assert_eq!(client.connected_to(), Some(a.native));
     a.signal("KILL");
     a.wait_exit(Duration::from_secs(5));
@@ -204,6 +205,19 @@ fn client_reconnects_to_the_next_server_and_redoes_its_registrations() {
     assert_eq!(client.connected_to(), Some(b.native));
     assert_eq!(client.connections(), 2);
     client.ping().unwrap();
+    // the subscription was redone too: its fresh view arrives, then pushes from the new server
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut seen_other = false;
+    b.http(
+        "POST",
+        "/nacos/v1/ns/instance?serviceName=orders&ip=10.2.2.3&port=1",
+    );
+    while !seen_other && std::time::Instant::now() < deadline {
+        if let Some(view) = client.recv_push(Duration::from_millis(200)) {
+            seen_other = view.hosts.iter().any(|h| &*h.ip == "10.2.2.3");
+        }
+    }
+    assert!(seen_other, "a push from the server the client moved to");
 }
 
 #[test]
