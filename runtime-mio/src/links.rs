@@ -255,7 +255,8 @@ impl Server {
         }
     }
 
-    /// Queues a frame for `member`; dropped when its link is down (the node retries).
+    /// Queues a frame for `member` and writes what the socket takes; dropped when its link is
+    /// down (the node retries). A link whose unwritten bytes pass the bound is dropped.
     pub(crate) fn link_send(&mut self, member: &MemberId, frame: &[u8]) {
         let Some(&i) = self.links.by_member.get(member) else {
             tracing::debug!(%member, "transmit to an unknown member dropped");
@@ -274,15 +275,15 @@ impl Server {
             link.held.clear();
             return;
         }
+        self.link_flush(i);
+        let link = &mut self.links.links[i];
         if link.out.len() > max {
             self.stats.peer_links_overflowed += 1;
             tracing::warn!(member = %link.member, bytes = link.out.len(), "peer link write buffer over its bound; reconnecting");
             link.out.clear();
             self.work
                 .push_back(Work::LinkDown(i, "write buffer over its bound"));
-            return;
         }
-        self.link_flush(i);
     }
 
     fn link_flush(&mut self, i: usize) {

@@ -448,22 +448,23 @@ impl Server {
         }
     }
 
-    /// Queues bytes on a client connection and writes them; a connection whose queue passes
-    /// the bound is a slow reader and is closed.
+    /// Queues bytes on a client connection and writes what the socket takes; a connection
+    /// whose unwritten bytes pass the bound is a slow reader and is closed.
     pub(crate) fn send(&mut self, token: Token, data: &[u8]) {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
         conn.out.push(data);
-        let over = conn.out.len() > self.config.client_write_buffer;
-        if over {
+        self.flush(token);
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        if conn.out.len() > self.config.client_write_buffer {
             conn.out.clear();
             self.stats.slow_readers_closed += 1;
             tracing::warn!(conn = token.0, peer = %conn.peer_addr, "slow reader: write buffer over its bound");
             self.work.push_back(Work::Close(token, "slow reader"));
-            return;
         }
-        self.flush(token);
     }
 
     /// Closes an accepted connection and tells the node if it knew it.

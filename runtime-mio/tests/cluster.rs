@@ -70,3 +70,56 @@ fn three_members_replicate_and_a_restarted_member_catches_up() {
         });
     }
 }
+
+#[test]
+fn a_member_that_stops_reading_gets_its_link_dropped_not_unbounded_memory() {
+    let a_port = free_http_port();
+    let silent_port = free_http_port();
+    // a "member" that accepts our link and never reads from it
+    let silent = std::net::TcpListener::bind(("127.0.0.1", silent_port + 1001)).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in silent.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let members = format!("127.0.0.1:{a_port},127.0.0.1:{silent_port}");
+    let a = Daemon::start(
+        a_port,
+        &[
+            "--members",
+            &members,
+            "--peer-write-buffer",
+            "100000",
+            "--limit",
+            "max_instances_per_client=100000",
+        ],
+    );
+    let client = Client::connect(&[a.native]).unwrap();
+    let big = "x".repeat(4000);
+    let wait = Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + wait;
+    let mut n = 0;
+    while !a.log.lock().unwrap().contains("over its bound") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the link was never dropped; log:\n{}",
+            a.log.lock().unwrap()
+        );
+        let svc = ServiceKey::parse(None, None, &format!("big-{n}"));
+        let instances = (0..200)
+            .map(|i| {
+                let mut inst = Instance::new("10.8.0.1", i);
+                for k in ["a", "b", "c"] {
+                    inst.metadata.insert(k.to_string(), big.clone());
+                }
+                inst
+            })
+            .collect();
+        client.batch_register(&svc, instances).unwrap();
+        n += 1;
+    }
+    // the member goes on serving
+    assert_eq!(a.http("GET", LIST).0, 200);
+    client.ping().unwrap();
+}
