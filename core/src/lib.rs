@@ -81,6 +81,7 @@ mod ops;
 mod peer;
 mod push;
 mod error;
+pub mod client;
 pub mod http;
 mod io;
 mod model;

@@ -1,0 +1,83 @@
+//! Accepted connections: HTTP, native clients, and incoming peer links.
+
+use crate::buffer::WriteBuf;
+use distro_core::wire::FrameDecoder;
+use distro_core::{RequestId, Timestamp};
+use mio::net::TcpStream;
+use std::net::SocketAddr;
+
+/// One accepted connection.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub stream: TcpStream,
+    pub peer_addr: SocketAddr,
+    pub out: WriteBuf,
+    /// Whether `WRITABLE` interest is registered (only while `out` is not empty).
+    pub writable: bool,
+    /// Last read or write progress.
+    pub last_activity: Timestamp,
+    pub kind: ConnKind,
+}
+
+/// What speaks on a connection.
+#[derive(Debug)]
+pub(crate) enum ConnKind {
+    /// Nacos v1 HTTP/1.1.
+    Http(HttpConn),
+    /// Native client frames.
+    Native(FrameDecoder),
+    /// Frames from another member's outgoing link (read-only).
+    PeerIn(FrameDecoder),
+}
+
+impl ConnKind {
+    /// Whether the node knows this connection (and must hear that it closed).
+    pub fn known_to_node(&self) -> bool {
+        !matches!(self, ConnKind::Http(_))
+    }
+
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConnKind::Http(_) => "http",
+            ConnKind::Native(_) => "native",
+            ConnKind::PeerIn(_) => "peer",
+        }
+    }
+}
+
+/// The request state of an HTTP connection. One request is processed at a time, so that
+/// replies (some answered later, after a forward to another member) stay in order.
+#[derive(Debug, Default)]
+pub(crate) struct HttpConn {
+    /// Bytes read and not yet parsed.
+    pub inbuf: Vec<u8>,
+    /// The request given to the node and not answered yet.
+    pub inflight: Option<InFlight>,
+    /// Close once `out` is written (a `Connection: close` answer or a fatal error).
+    pub close_after_flush: bool,
+    /// When the first byte of the incomplete request in `inbuf` arrived.
+    pub request_started: Option<Timestamp>,
+    /// Reading stopped because `inbuf` is full; resumed once a request is consumed.
+    pub read_paused: bool,
+    /// The client shut its side; close once the request in flight is answered.
+    pub peer_closed: bool,
+}
+
+impl HttpConn {
+    /// Whether nothing is in flight and nothing is buffered.
+    pub fn is_idle(&self) -> bool {
+        self.inflight.is_none() && self.inbuf.is_empty()
+    }
+}
+
+/// A request the node has not answered yet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InFlight {
+    /// Its id.
+    pub id: RequestId,
+    /// Whether the client asked for keep-alive.
+    pub keep_alive: bool,
+    /// When it was given to the node.
+    pub since: Timestamp,
+}
