@@ -39,7 +39,10 @@ impl Default for Config {
 impl Config {
     /// A standalone member with default timings.
     pub fn standalone(self_id: &str) -> Self {
-        Config { self_id: MemberId::new(self_id), ..Config::default() }
+        Config {
+            self_id: MemberId::new(self_id),
+            ..Config::default()
+        }
     }
 
     /// A member of a static cluster.
@@ -89,7 +92,8 @@ pub struct Timings {
     pub replica_expiry: Duration,
     /// How long deletion tombstones are kept.
     pub tombstone_ttl: Duration,
-    /// A snapshot chunk not answered within this moves on to the next member.
+    /// A snapshot chunk not answered within this moves on to the next member (Nacos waits
+    /// 30 s for a whole snapshot; chunks are small, so a shorter wait finds a dead source sooner).
     pub snapshot_timeout: Duration,
     /// After every member failed, the snapshot load restarts after this delay.
     pub snapshot_retry: Duration,
@@ -133,7 +137,7 @@ impl Default for Timings {
             verify_interval: s(5),
             replica_expiry: s(180),
             tombstone_ttl: s(300),
-            snapshot_timeout: s(30),
+            snapshot_timeout: s(5),
             snapshot_retry: s(5),
             snapshot_gate: s(60),
             forward_timeout: s(2),

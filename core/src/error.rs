@@ -24,7 +24,9 @@ pub enum FrameError {
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FrameError::TooLarge { len, max } => write!(f, "frame of {len} bytes exceeds the limit of {max}"),
+            FrameError::TooLarge { len, max } => {
+                write!(f, "frame of {len} bytes exceeds the limit of {max}")
+            }
             FrameError::Truncated => f.write_str("truncated frame"),
             FrameError::UnknownVersion(v) => write!(f, "unknown frame version {v}"),
             FrameError::Malformed => f.write_str("malformed frame payload"),

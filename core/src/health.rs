@@ -4,7 +4,9 @@
 use crate::distro::SyncKey;
 use crate::error::Error;
 use crate::io::{Event, MemberState, Output, Source};
-use crate::model::{ClientId, ConnId, Revision, ServiceKey, META_BEAT_TIMEOUT, META_DELETE_TIMEOUT};
+use crate::model::{
+    ClientId, ConnId, Revision, ServiceKey, META_BEAT_TIMEOUT, META_DELETE_TIMEOUT,
+};
 use crate::node::Node;
 use crate::time::Timestamp;
 use crate::wire::{decode_payload, ClientMsg};
@@ -30,8 +32,17 @@ enum BeatAction {
 
 impl Node {
     pub(crate) fn on_conn_opened(&mut self, conn: ConnId) {
-        let client = ClientId::Conn { owner: self.members.self_id.clone(), epoch: self.epoch, conn: conn.0 };
-        let nc = NativeConn { client, last_active: self.now, probe_sent: None, subscriptions: Vec::new() };
+        let client = ClientId::Conn {
+            owner: self.members.self_id.clone(),
+            epoch: self.epoch,
+            conn: conn.0,
+        };
+        let nc = NativeConn {
+            client,
+            last_active: self.now,
+            probe_sent: None,
+            subscriptions: Vec::new(),
+        };
         self.conns.insert(conn, nc);
     }
 
@@ -53,16 +64,23 @@ impl Node {
 
     /// Deletes a client this member is responsible for: tombstone, sync, event.
     pub(crate) fn delete_owned_client(&mut self, id: &ClientId, reason: &'static str) {
-        let Some(rev) = self.registry.clients.get(id).map(|c| c.record.revision) else { return };
+        let Some(rev) = self.registry.clients.get(id).map(|c| c.record.revision) else {
+            return;
+        };
         let rev = Revision::next(rev, self.now, self.writer);
         self.registry.delete_client(id, rev, self.now);
         self.mark_sync(SyncKey::Client(id.clone()));
-        self.emit(Output::Event(Event::ClientRemoved { client: id.to_string(), reason }));
+        self.emit(Output::Event(Event::ClientRemoved {
+            client: id.to_string(),
+            reason,
+        }));
     }
 
     pub(crate) fn on_client_frame(&mut self, conn: ConnId, frame: &[u8]) -> Result<(), Error> {
         let Some(nc) = self.conns.get_mut(&conn) else {
-            return Err(Error::ApiMisuse("client frame on a connection that was not opened as native"));
+            return Err(Error::ApiMisuse(
+                "client frame on a connection that was not opened as native",
+            ));
         };
         nc.last_active = self.now;
         nc.probe_sent = None;
@@ -73,7 +91,10 @@ impl Node {
             }
             Ok(ClientMsg::ProbeAck) => Ok(()),
             Err(e) => {
-                self.reject(Source::Client(conn), format!("undecodable client frame: {e}"));
+                self.reject(
+                    Source::Client(conn),
+                    format!("undecodable client frame: {e}"),
+                );
                 if let Some(nc) = self.conns.remove(&conn) {
                     self.drop_native_conn(conn, nc, "protocol error");
                 }
@@ -98,10 +119,17 @@ impl Node {
             for (i, p) in c.record.publications.iter().enumerate() {
                 let elapsed = now.since(c.beats[i]);
                 let first = &p.instances[0];
-                let ms = |key, default: Duration| first.preserved_millis(key).map(Duration::from_millis).unwrap_or(default);
+                let ms = |key, default: Duration| {
+                    first
+                        .preserved_millis(key)
+                        .map(Duration::from_millis)
+                        .unwrap_or(default)
+                };
                 if elapsed > ms(META_DELETE_TIMEOUT, t.delete_timeout) {
                     actions.push((c.record.id.clone(), BeatAction::Expired(p.service.clone())));
-                } else if elapsed > ms(META_BEAT_TIMEOUT, t.beat_timeout) && p.instances.iter().any(|i| i.healthy) {
+                } else if elapsed > ms(META_BEAT_TIMEOUT, t.beat_timeout)
+                    && p.instances.iter().any(|i| i.healthy)
+                {
                     actions.push((c.record.id.clone(), BeatAction::Unhealthy(i)));
                 }
             }
@@ -110,7 +138,9 @@ impl Node {
         for (id, action) in actions.into_iter().rev() {
             match action {
                 BeatAction::Unhealthy(i) => {
-                    let Some(c) = self.registry.clients.get_mut(&id) else { continue };
+                    let Some(c) = self.registry.clients.get_mut(&id) else {
+                        continue;
+                    };
                     let p = &mut c.record.publications[i];
                     for inst in p.instances.iter_mut() {
                         inst.healthy = false;
@@ -119,7 +149,9 @@ impl Node {
                     self.registry.changed.insert(service);
                     self.stats.instances_unhealthy += 1;
                     self.bump_and_sync(&id);
-                    self.emit(Output::Event(Event::InstanceUnhealthy { client: id.to_string() }));
+                    self.emit(Output::Event(Event::InstanceUnhealthy {
+                        client: id.to_string(),
+                    }));
                 }
                 BeatAction::Expired(service) => {
                     self.stats.instances_expired += 1;
@@ -179,8 +211,11 @@ impl Node {
                     ClientId::Conn { owner, .. } => {
                         let orphan = match self.members.peer(owner) {
                             None => true,
-                            Some(p) => p.state == MemberState::Down
-                                && p.down_since.is_some_and(|d| now.since(d) >= t.orphan_conn_expiry),
+                            Some(p) => {
+                                p.state == MemberState::Down
+                                    && p.down_since
+                                        .is_some_and(|d| now.since(d) >= t.orphan_conn_expiry)
+                            }
                         };
                         if orphan || now.since(c.renewed) > t.replica_expiry {
                             forget.push(c.record.id.clone());
@@ -198,7 +233,9 @@ impl Node {
             for id in forget {
                 self.registry.forget_client(&id, now);
                 self.stats.replicas_expired += 1;
-                self.emit(Output::Event(Event::ReplicaExpired { client: id.to_string() }));
+                self.emit(Output::Event(Event::ReplicaExpired {
+                    client: id.to_string(),
+                }));
             }
             for id in delete {
                 self.delete_owned_client(&id, "connection gone");
@@ -206,7 +243,10 @@ impl Node {
         }
         let push = &self.push;
         let (tombs, services) =
-            self.registry.collect_garbage(now, t.tombstone_ttl, t.empty_service_ttl, |k| push.has_subscribers(k));
+            self.registry
+                .collect_garbage(now, t.tombstone_ttl, t.empty_service_ttl, |k| {
+                    push.has_subscribers(k)
+                });
         self.stats.tombstones_dropped += tombs;
         self.stats.services_removed += services;
         self.push.expire_udp(now);

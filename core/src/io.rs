@@ -43,7 +43,8 @@ pub enum Input<'a> {
         /// The connection (unique among all the host's connections).
         conn: ConnId,
     },
-    /// A native client or an incoming peer connection closed.
+    /// A native client or an incoming peer connection closed. Also harmless for connections
+    /// the node itself asked to close, for HTTP connections, and for unknown ones.
     ConnectionClosed {
         /// Now.
         now: Timestamp,

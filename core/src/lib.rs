@@ -73,19 +73,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
 mod config;
 mod distro;
+mod error;
 mod health;
+pub mod http;
+mod io;
 mod members;
+mod model;
+mod node;
 mod ops;
 mod peer;
 mod push;
-mod error;
-pub mod client;
-pub mod http;
-mod io;
-mod model;
-mod node;
 mod registry;
 mod request;
 mod stats;

@@ -24,7 +24,15 @@ pub(crate) struct Peer {
 impl Peer {
     fn new(id: MemberId) -> Self {
         // Nacos: members from the configured list start UP.
-        Peer { id, state: MemberState::Up, fails: 0, link_up: false, ping_outstanding: None, down_since: None, epoch: None }
+        Peer {
+            id,
+            state: MemberState::Up,
+            fails: 0,
+            link_up: false,
+            ping_outstanding: None,
+            down_since: None,
+            epoch: None,
+        }
     }
 
     /// Whether frames can be sent to this peer now.
@@ -47,7 +55,12 @@ pub(crate) struct Members {
 
 impl Members {
     pub fn new(self_id: MemberId, list: &[MemberId]) -> Self {
-        let mut m = Members { self_id, peers: Vec::new(), ring: Vec::new(), ring_version: 0 };
+        let mut m = Members {
+            self_id,
+            peers: Vec::new(),
+            ring: Vec::new(),
+            ring_version: 0,
+        };
         m.set_list(list);
         m
     }
@@ -59,7 +72,11 @@ impl Members {
 
     /// Replaces the member list, keeping the state of members that stay.
     pub fn set_list(&mut self, list: &[MemberId]) {
-        let mut ids: Vec<MemberId> = list.iter().filter(|m| **m != self.self_id).cloned().collect();
+        let mut ids: Vec<MemberId> = list
+            .iter()
+            .filter(|m| **m != self.self_id)
+            .cloned()
+            .collect();
         ids.sort();
         ids.dedup();
         let mut old = core::mem::take(&mut self.peers);
@@ -74,17 +91,27 @@ impl Members {
     }
 
     pub fn peer(&self, id: &MemberId) -> Option<&Peer> {
-        self.peers.binary_search_by(|p| p.id.cmp(id)).ok().map(|i| &self.peers[i])
+        self.peers
+            .binary_search_by(|p| p.id.cmp(id))
+            .ok()
+            .map(|i| &self.peers[i])
     }
 
     pub fn peer_mut(&mut self, id: &MemberId) -> Option<&mut Peer> {
-        self.peers.binary_search_by(|p| p.id.cmp(id)).ok().map(move |i| &mut self.peers[i])
+        self.peers
+            .binary_search_by(|p| p.id.cmp(id))
+            .ok()
+            .map(move |i| &mut self.peers[i])
     }
 
     /// Rebuilds the ring; returns whether it changed.
     pub fn rebuild_ring(&mut self) -> bool {
-        let mut ring: Vec<MemberId> =
-            self.peers.iter().filter(|p| p.state != MemberState::Down).map(|p| p.id.clone()).collect();
+        let mut ring: Vec<MemberId> = self
+            .peers
+            .iter()
+            .filter(|p| p.state != MemberState::Down)
+            .map(|p| p.id.clone())
+            .collect();
         ring.push(self.self_id.clone());
         ring.sort();
         if ring != self.ring {
@@ -107,10 +134,19 @@ impl Members {
     }
 
     /// Records a ping failure; returns the new state if it changed.
-    pub fn ping_failed(&mut self, idx: usize, threshold: u32, now: Timestamp) -> Option<MemberState> {
+    pub fn ping_failed(
+        &mut self,
+        idx: usize,
+        threshold: u32,
+        now: Timestamp,
+    ) -> Option<MemberState> {
         let p = &mut self.peers[idx];
         p.fails = p.fails.saturating_add(1);
-        let new = if p.fails > threshold { MemberState::Down } else { MemberState::Suspicious };
+        let new = if p.fails > threshold {
+            MemberState::Down
+        } else {
+            MemberState::Suspicious
+        };
         self.set_state(idx, new, now)
     }
 
@@ -163,8 +199,17 @@ mod tests {
 
     #[test]
     fn ip_port_hash_matches_the_string_hash() {
-        for (ip, port) in [("10.0.0.5", 8080), ("127.0.0.1", 18081), ("192.168.1.10", 80), ("::1", 0), ("a", 65535)] {
-            assert_eq!(distro_hash_ip_port(ip, port), distro_hash(&format!("{ip}:{port}")));
+        for (ip, port) in [
+            ("10.0.0.5", 8080),
+            ("127.0.0.1", 18081),
+            ("192.168.1.10", 80),
+            ("::1", 0),
+            ("a", 65535),
+        ] {
+            assert_eq!(
+                distro_hash_ip_port(ip, port),
+                distro_hash(&format!("{ip}:{port}"))
+            );
         }
     }
 
@@ -174,7 +219,10 @@ mod tests {
         let m = Members::new(MemberId::new("a:1"), &ids(&["a:1", "b:1", "c:1"]));
         assert_eq!(m.responsible("10.0.0.5", 8080).as_str(), "c:1");
         assert_eq!(m.responsible("127.0.0.1", 18081).as_str(), "b:1");
-        let m = Members::new(MemberId::new("a:1"), &ids(&["e:1", "d:1", "c:1", "b:1", "a:1"]));
+        let m = Members::new(
+            MemberId::new("a:1"),
+            &ids(&["e:1", "d:1", "c:1", "b:1", "a:1"]),
+        );
         assert_eq!(m.responsible("192.168.1.10", 80).as_str(), "e:1");
     }
 
@@ -188,7 +236,11 @@ mod tests {
         for _ in 0..2 {
             assert_eq!(m.ping_failed(1, 3, t), None);
         }
-        assert_eq!(m.ping_failed(1, 3, t), Some(MemberState::Down), "the fourth failure (> 3) is DOWN");
+        assert_eq!(
+            m.ping_failed(1, 3, t),
+            Some(MemberState::Down),
+            "the fourth failure (> 3) is DOWN"
+        );
         assert!(m.rebuild_ring());
         // ring is [a, b]: 1528827200 % 2 = 0 -> a
         assert_eq!(m.responsible("10.0.0.5", 8080).as_str(), "a:1");
@@ -202,7 +254,10 @@ mod tests {
         let mut m = Members::new(MemberId::new("a:1"), &ids(&["a:1", "b:1"]));
         m.peers[0].fails = 2;
         m.set_list(&ids(&["c:1", "b:1", "a:1"]));
-        assert_eq!(m.peers.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), vec!["b:1", "c:1"]);
+        assert_eq!(
+            m.peers.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+            vec!["b:1", "c:1"]
+        );
         assert_eq!(m.peers[0].fails, 2);
         assert!(!m.standalone());
     }

@@ -78,13 +78,19 @@ pub struct ServiceKey {
 impl ServiceKey {
     /// A service key from its three parts.
     pub fn new(namespace: &str, group: &str, name: &str) -> Self {
-        ServiceKey { namespace: Arc::from(namespace), group: Arc::from(group), name: Arc::from(name) }
+        ServiceKey {
+            namespace: Arc::from(namespace),
+            group: Arc::from(group),
+            name: Arc::from(name),
+        }
     }
 
     /// Parses a Nacos service name as the v1 API does: `group@@name` carries its group, a bare
     /// name takes `group` (or `DEFAULT_GROUP` when that is empty). Empty namespaces become `public`.
     pub fn parse(namespace: Option<&str>, group: Option<&str>, service_name: &str) -> Self {
-        let ns = namespace.filter(|s| !s.is_empty()).unwrap_or(DEFAULT_NAMESPACE);
+        let ns = namespace
+            .filter(|s| !s.is_empty())
+            .unwrap_or(DEFAULT_NAMESPACE);
         match service_name.split_once(GROUP_SEPARATOR) {
             Some((g, n)) => ServiceKey::new(ns, if g.is_empty() { DEFAULT_GROUP } else { g }, n),
             None => {
@@ -145,12 +151,17 @@ impl Instance {
 
     /// The Nacos instance id `ip#port#cluster#group@@service`.
     pub fn instance_id(&self, service: &ServiceKey) -> String {
-        format!("{}#{}#{}#{}@@{}", self.ip, self.port, self.cluster, service.group, service.name)
+        format!(
+            "{}#{}#{}#{}@@{}",
+            self.ip, self.port, self.cluster, service.group, service.name
+        )
     }
 
     /// A millisecond value from the `preserved.*` metadata, if present and valid.
     pub fn preserved_millis(&self, key: &str) -> Option<u64> {
-        self.metadata.get(key).and_then(|v| v.trim().parse::<u64>().ok())
+        self.metadata
+            .get(key)
+            .and_then(|v| v.trim().parse::<u64>().ok())
     }
 }
 
@@ -178,7 +189,10 @@ pub enum ClientId {
 impl ClientId {
     /// The ip-port client id for an instance address.
     pub fn ip_port(ip: &str, port: u16) -> Self {
-        ClientId::IpPort { ip: Arc::from(ip), port }
+        ClientId::IpPort {
+            ip: Arc::from(ip),
+            port,
+        }
     }
 
     /// Whether this is an ip-port client.
@@ -208,7 +222,9 @@ impl fmt::Display for ClientId {
 /// the one it holds. Only the writer (the responsible member) creates revisions, always above
 /// every revision it has seen for that key and above its own clock, so a restarted member never
 /// reuses one; `writer` breaks ties between two members that wrote during a split view.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Revision {
     /// Logical time: max(previous + 1, writer's clock in microseconds).
     pub time: u64,
@@ -220,7 +236,10 @@ impl Revision {
     /// The next revision after `prev` written by `writer` at `now`.
     pub fn next(prev: Revision, now: crate::Timestamp, writer: u32) -> Revision {
         let clock = now.as_nanos() / 1_000;
-        Revision { time: prev.time.saturating_add(1).max(clock), writer }
+        Revision {
+            time: prev.time.saturating_add(1).max(clock),
+            writer,
+        }
     }
 }
 
@@ -308,19 +327,28 @@ mod tests {
     #[test]
     fn service_name_parsing_follows_the_v1_filter() {
         let k = ServiceKey::parse(None, None, "svc");
-        assert_eq!((&*k.namespace, &*k.group, &*k.name), ("public", "DEFAULT_GROUP", "svc"));
+        assert_eq!(
+            (&*k.namespace, &*k.group, &*k.name),
+            ("public", "DEFAULT_GROUP", "svc")
+        );
         let k = ServiceKey::parse(Some(""), Some("G"), "svc");
         assert_eq!((&*k.namespace, &*k.group, &*k.name), ("public", "G", "svc"));
         // an already grouped name is never prefixed twice
         let k = ServiceKey::parse(Some("ns"), Some("DEFAULT_GROUP"), "DEFAULT_GROUP@@svc");
-        assert_eq!((&*k.namespace, &*k.group, &*k.name), ("ns", "DEFAULT_GROUP", "svc"));
+        assert_eq!(
+            (&*k.namespace, &*k.group, &*k.name),
+            ("ns", "DEFAULT_GROUP", "svc")
+        );
         assert_eq!(k.grouped_name(), "DEFAULT_GROUP@@svc");
     }
 
     #[test]
     fn instance_id_has_the_nacos_shape() {
         let i = Instance::new("10.0.0.5", 8080);
-        assert_eq!(i.instance_id(&ServiceKey::parse(None, None, "svc")), "10.0.0.5#8080#DEFAULT#DEFAULT_GROUP@@svc");
+        assert_eq!(
+            i.instance_id(&ServiceKey::parse(None, None, "svc")),
+            "10.0.0.5#8080#DEFAULT#DEFAULT_GROUP@@svc"
+        );
     }
 
     #[test]
@@ -329,7 +357,10 @@ mod tests {
         assert_eq!(r1.time, 5_000);
         let r2 = Revision::next(r1, crate::Timestamp::from_millis(1), 7);
         assert!(r2 > r1);
-        let other = Revision { time: r2.time, writer: 9 };
+        let other = Revision {
+            time: r2.time,
+            writer: 9,
+        };
         assert!(other > r2, "the writer breaks ties");
     }
 }

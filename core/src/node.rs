@@ -74,13 +74,17 @@ impl Node {
             cfg,
         };
         let t = node.cfg.timings.clone();
-        node.timers.set(Timer::MemberPing, now.add(t.member_ping_interval));
-        node.timers.set(Timer::Verify, now.add(t.verify_interval));
-        node.timers.set(Timer::BeatCheck, now.add(t.beat_check_interval));
-        node.timers.set(Timer::ConnScan, now.add(t.conn_scan_interval));
-        node.timers.set(Timer::Cleanup, now.add(t.cleanup_interval));
+        node.timers
+            .set(Timer::MemberPing, now.plus(t.member_ping_interval));
+        node.timers.set(Timer::Verify, now.plus(t.verify_interval));
+        node.timers
+            .set(Timer::BeatCheck, now.plus(t.beat_check_interval));
+        node.timers
+            .set(Timer::ConnScan, now.plus(t.conn_scan_interval));
+        node.timers
+            .set(Timer::Cleanup, now.plus(t.cleanup_interval));
         if !standalone {
-            node.snapshot.start(now, now.add(t.snapshot_gate));
+            node.snapshot.start(now, now.plus(t.snapshot_gate));
             node.timers.set(Timer::Snapshot, now);
         }
         node
@@ -117,7 +121,9 @@ impl Node {
                 Ok(())
             }
             Input::ClientFrame { conn, frame, .. } => self.on_client_frame(conn, frame),
-            Input::Request { conn, id, request, .. } => {
+            Input::Request {
+                conn, id, request, ..
+            } => {
                 self.on_request(conn, id, request);
                 Ok(())
             }
@@ -141,7 +147,8 @@ impl Node {
         if self.cfg.timings.sync_delay.is_zero() {
             self.flush_sync();
         } else if self.outboxes.has_pending() {
-            self.timers.set_earliest(Timer::SyncFlush, now.add(self.cfg.timings.sync_delay));
+            self.timers
+                .set_earliest(Timer::SyncFlush, now.plus(self.cfg.timings.sync_delay));
         }
     }
 
@@ -163,7 +170,8 @@ impl Node {
         let now = self.now;
         let t = self.cfg.timings.clone();
         if self.timers.is_due(Timer::MemberPing, now) {
-            self.timers.set(Timer::MemberPing, now.add(t.member_ping_interval));
+            self.timers
+                .set(Timer::MemberPing, now.plus(t.member_ping_interval));
             self.ping_members();
         }
         if self.timers.is_due(Timer::Snapshot, now) {
@@ -171,19 +179,22 @@ impl Node {
             self.snapshot_tick();
         }
         if self.timers.is_due(Timer::Verify, now) {
-            self.timers.set(Timer::Verify, now.add(t.verify_interval));
+            self.timers.set(Timer::Verify, now.plus(t.verify_interval));
             self.verify_round();
         }
         if self.timers.is_due(Timer::BeatCheck, now) {
-            self.timers.set(Timer::BeatCheck, now.add(t.beat_check_interval));
+            self.timers
+                .set(Timer::BeatCheck, now.plus(t.beat_check_interval));
             self.check_beats();
         }
         if self.timers.is_due(Timer::ConnScan, now) {
-            self.timers.set(Timer::ConnScan, now.add(t.conn_scan_interval));
+            self.timers
+                .set(Timer::ConnScan, now.plus(t.conn_scan_interval));
             self.scan_connections();
         }
         if self.timers.is_due(Timer::Cleanup, now) {
-            self.timers.set(Timer::Cleanup, now.add(t.cleanup_interval));
+            self.timers
+                .set(Timer::Cleanup, now.plus(t.cleanup_interval));
             self.cleanup();
         }
         if self.timers.is_due(Timer::SyncFlush, now) {
@@ -258,7 +269,12 @@ impl Node {
 
     /// Every member (this one first) with its state as seen from here.
     pub fn members(&self) -> Vec<MemberView> {
-        let mut v = vec![MemberView { id: self.members.self_id.clone(), state: "UP".into(), fail_count: 0, is_self: true }];
+        let mut v = vec![MemberView {
+            id: self.members.self_id.clone(),
+            state: "UP".into(),
+            fail_count: 0,
+            is_self: true,
+        }];
         v.extend(self.members.peers.iter().map(|p| MemberView {
             id: p.id.clone(),
             state: p.state.as_str().into(),

@@ -2,11 +2,16 @@
 
 use crate::distro::SyncKey;
 use crate::io::Output;
-use crate::model::{ClientId, ConnId, Instance, Instances, RequestId, Revision, ServiceKey, ServiceMeta, META_BEAT_INTERVAL};
+use crate::model::{
+    ClientId, ConnId, Instance, Instances, RequestId, Revision, ServiceKey, ServiceMeta,
+    META_BEAT_INTERVAL,
+};
 use crate::node::Node;
 use crate::push::{CACHE_MILLIS_POLL, CACHE_MILLIS_PUSH};
 use crate::registry::LimitHit;
-use crate::request::{ApiError, InstanceDetail, MetricsView, Reply, Request, ServiceDetail, BEAT_NOT_FOUND, BEAT_OK};
+use crate::request::{
+    ApiError, InstanceDetail, MetricsView, Reply, Request, ServiceDetail, BEAT_NOT_FOUND, BEAT_OK,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -48,7 +53,10 @@ impl Node {
     fn client_for(&self, native: Option<ConnId>, ip: &Arc<str>, port: u16) -> ClientId {
         match native.and_then(|c| self.conns.get(&c)) {
             Some(nc) => nc.client.clone(),
-            None => ClientId::IpPort { ip: ip.clone(), port },
+            None => ClientId::IpPort {
+                ip: ip.clone(),
+                port,
+            },
         }
     }
 
@@ -62,7 +70,9 @@ impl Node {
             }
             Request::BatchRegister { service, instances } => {
                 let Some(conn) = native else {
-                    return Err(ApiError::bad_request("batch register needs a native connection"));
+                    return Err(ApiError::bad_request(
+                        "batch register needs a native connection",
+                    ));
                 };
                 self.validate(&service, &instances)?;
                 let id = self.conns[&conn].client.clone();
@@ -77,95 +87,204 @@ impl Node {
                 self.remove_publication_owned(&id, &service, "deregistered");
                 Ok(Reply::Ok)
             }
-            Request::Update { service, ip, port, weight, enabled, metadata, replace_metadata } => {
+            Request::Update {
+                service,
+                ip,
+                port,
+                weight,
+                enabled,
+                metadata,
+                replace_metadata,
+            } => {
                 let id = self.client_for(native, &ip, port);
-                self.update_instance(&id, &service, &ip, port, weight, enabled, metadata, replace_metadata)
+                self.update_instance(
+                    &id,
+                    &service,
+                    &ip,
+                    port,
+                    weight,
+                    enabled,
+                    metadata,
+                    replace_metadata,
+                )
             }
-            Request::Beat { service, ip, port, register } => self.beat(native, service, ip, port, register),
-            Request::GetInstance { service, ip, port, cluster } => {
-                let view = self.registry.list(&service, "", false, &self.cfg.timings, 0);
-                let host = view
-                    .hosts
-                    .into_iter()
-                    .find(|h| h.ip == ip && h.port == port && cluster.as_ref().is_none_or(|c| *c == h.cluster));
+            Request::Beat {
+                service,
+                ip,
+                port,
+                register,
+            } => self.beat(native, service, ip, port, register),
+            Request::GetInstance {
+                service,
+                ip,
+                port,
+                cluster,
+            } => {
+                let view = self
+                    .registry
+                    .list(&service, "", false, &self.cfg.timings, 0);
+                let host = view.hosts.into_iter().find(|h| {
+                    h.ip == ip && h.port == port && cluster.as_ref().is_none_or(|c| *c == h.cluster)
+                });
                 match host {
                     Some(host) => Ok(Reply::Instance(InstanceDetail { service, host })),
-                    None => Err(ApiError::not_found(format!("no ips found for cluster {} in service {}", cluster.as_deref().unwrap_or("DEFAULT"), service.grouped_name()))),
+                    None => Err(ApiError::not_found(format!(
+                        "no ips found for cluster {} in service {}",
+                        cluster.as_deref().unwrap_or("DEFAULT"),
+                        service.grouped_name()
+                    ))),
                 }
             }
-            Request::List { service, clusters, healthy_only, udp_subscriber } => {
+            Request::List {
+                service,
+                clusters,
+                healthy_only,
+                udp_subscriber,
+            } => {
                 let mut cache = CACHE_MILLIS_POLL;
                 if let Some(addr) = udp_subscriber {
-                    let expires = now.add(self.cfg.timings.udp_subscriber_ttl);
-                    if self.push.subscribe_udp(&service, addr, &clusters, expires, self.cfg.limits.max_subscriptions) {
+                    let expires = now.plus(self.cfg.timings.udp_subscriber_ttl);
+                    if self.push.subscribe_udp(
+                        &service,
+                        addr,
+                        &clusters,
+                        expires,
+                        self.cfg.limits.max_subscriptions,
+                    ) {
                         cache = CACHE_MILLIS_PUSH;
                     } else {
                         self.stats.limit_rejections += 1;
                     }
                 }
-                Ok(Reply::Service(self.registry.list(&service, &clusters, healthy_only, &self.cfg.timings, cache)))
+                Ok(Reply::Service(self.registry.list(
+                    &service,
+                    &clusters,
+                    healthy_only,
+                    &self.cfg.timings,
+                    cache,
+                )))
             }
             Request::Subscribe { service, clusters } => {
                 let Some(conn) = native else {
-                    return Err(ApiError::bad_request("subscribe needs a native connection (v1 clients poll with udpPort)"));
+                    return Err(ApiError::bad_request(
+                        "subscribe needs a native connection (v1 clients poll with udpPort)",
+                    ));
                 };
                 self.validate_service(&service)?;
-                if !self.push.subscribe_conn(&service, conn, &clusters, self.cfg.limits.max_subscriptions) {
+                if !self.push.subscribe_conn(
+                    &service,
+                    conn,
+                    &clusters,
+                    self.cfg.limits.max_subscriptions,
+                ) {
                     self.stats.limit_rejections += 1;
-                    return Err(ApiError::unavailable("too many subscriptions on this member (limits.max_subscriptions)"));
+                    return Err(ApiError::unavailable(
+                        "too many subscriptions on this member (limits.max_subscriptions)",
+                    ));
                 }
                 let nc = self.conns.get_mut(&conn).expect("native");
-                if !nc.subscriptions.iter().any(|(s, c)| *s == service && *c == clusters) {
+                if !nc
+                    .subscriptions
+                    .iter()
+                    .any(|(s, c)| *s == service && *c == clusters)
+                {
                     nc.subscriptions.push((service.clone(), clusters.clone()));
                 }
-                Ok(Reply::Service(self.registry.list(&service, &clusters, false, &self.cfg.timings, 0)))
+                Ok(Reply::Service(self.registry.list(
+                    &service,
+                    &clusters,
+                    false,
+                    &self.cfg.timings,
+                    0,
+                )))
             }
             Request::Unsubscribe { service, clusters } => {
                 if let Some(conn) = native {
                     self.push.unsubscribe_conn(&service, conn, &clusters);
                     if let Some(nc) = self.conns.get_mut(&conn) {
-                        nc.subscriptions.retain(|(s, c)| !(*s == service && *c == clusters));
+                        nc.subscriptions
+                            .retain(|(s, c)| !(*s == service && *c == clusters));
                     }
                 }
                 Ok(Reply::Ok)
             }
-            Request::CreateService { service, protect_threshold, metadata } => {
+            Request::CreateService {
+                service,
+                protect_threshold,
+                metadata,
+            } => {
                 self.validate_service(&service)?;
                 check_threshold(protect_threshold)?;
                 self.validate_metadata(&metadata)?;
-                if self.registry.service_meta(&service).is_some_and(|m| !m.deleted) {
-                    return Err(ApiError::bad_request(format!("specified service {} already exists", service.grouped_name())));
+                if self
+                    .registry
+                    .service_meta(&service)
+                    .is_some_and(|m| !m.deleted)
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "specified service {} already exists",
+                        service.grouped_name()
+                    )));
                 }
                 self.write_meta(service, protect_threshold, metadata, false)
             }
-            Request::UpdateService { service, protect_threshold, metadata } => {
+            Request::UpdateService {
+                service,
+                protect_threshold,
+                metadata,
+            } => {
                 check_threshold(protect_threshold)?;
                 if let Some(m) = &metadata {
                     self.validate_metadata(m)?;
                 }
                 if !self.service_exists(&service) {
-                    return Err(ApiError::bad_request(format!("service {} not found", service.grouped_name())));
+                    return Err(ApiError::bad_request(format!(
+                        "service {} not found",
+                        service.grouped_name()
+                    )));
                 }
-                let old = self.registry.service_meta(&service).filter(|m| !m.deleted).map(|m| m.metadata.clone());
+                let old = self
+                    .registry
+                    .service_meta(&service)
+                    .filter(|m| !m.deleted)
+                    .map(|m| m.metadata.clone());
                 let metadata = metadata.or(old).unwrap_or_default();
                 self.write_meta(service, protect_threshold, metadata, false)
             }
             Request::DeleteService { service } => {
-                if self.registry.services.get(&service).is_some_and(|e| !e.publishers.is_empty()) {
-                    return Err(ApiError::bad_request(format!("service {} has instances, can't be deleted", service.grouped_name())));
+                if self
+                    .registry
+                    .services
+                    .get(&service)
+                    .is_some_and(|e| !e.publishers.is_empty())
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "service {} has instances, can't be deleted",
+                        service.grouped_name()
+                    )));
                 }
-                if self.registry.service_meta(&service).is_some_and(|m| !m.deleted) {
+                if self
+                    .registry
+                    .service_meta(&service)
+                    .is_some_and(|m| !m.deleted)
+                {
                     self.write_meta(service, 0.0, BTreeMap::new(), true)?;
                 }
                 Ok(Reply::Ok)
             }
             Request::GetService { service } => {
                 if !self.service_exists(&service) {
-                    return Err(ApiError::not_found(format!("service {} not found", service.grouped_name())));
+                    return Err(ApiError::not_found(format!(
+                        "service {} not found",
+                        service.grouped_name()
+                    )));
                 }
                 let meta = self.registry.service_meta(&service).filter(|m| !m.deleted);
-                let view = self.registry.list(&service, "", false, &self.cfg.timings, 0);
-                let mut clusters: Vec<Arc<str>> = view.hosts.iter().map(|h| h.cluster.clone()).collect();
+                let view = self
+                    .registry
+                    .list(&service, "", false, &self.cfg.timings, 0);
+                let mut clusters: Vec<Arc<str>> =
+                    view.hosts.iter().map(|h| h.cluster.clone()).collect();
                 clusters.sort();
                 clusters.dedup();
                 Ok(Reply::ServiceDetail(ServiceDetail {
@@ -175,7 +294,12 @@ impl Node {
                     service,
                 }))
             }
-            Request::ListServices { namespace, group, page_no, page_size } => {
+            Request::ListServices {
+                namespace,
+                group,
+                page_no,
+                page_size,
+            } => {
                 let mut names: Vec<Arc<str>> = self
                     .registry
                     .services
@@ -186,16 +310,35 @@ impl Node {
                     .collect();
                 names.sort();
                 let count = names.len() as u64;
-                Ok(Reply::ServiceNames { count, names: page(names, page_no, page_size) })
+                Ok(Reply::ServiceNames {
+                    count,
+                    names: page(names, page_no, page_size),
+                })
             }
-            Request::CatalogInstances { service, cluster, page_no, page_size } => {
+            Request::CatalogInstances {
+                service,
+                cluster,
+                page_no,
+                page_size,
+            } => {
                 let clusters = cluster.as_deref().unwrap_or("");
-                let view = self.registry.list(&service, clusters, false, &self.cfg.timings, 0);
+                let view = self
+                    .registry
+                    .list(&service, clusters, false, &self.cfg.timings, 0);
                 let count = view.hosts.len() as u64;
-                Ok(Reply::Catalog { count, hosts: page(view.hosts, page_no, page_size) })
+                Ok(Reply::Catalog {
+                    count,
+                    hosts: page(view.hosts, page_no, page_size),
+                    service,
+                })
             }
-            Request::Metrics { only_status } => Ok(Reply::Metrics { only_status, metrics: self.metrics() }),
-            Request::DistroClient { ip, port } => Ok(Reply::Responsible { server: self.members.responsible(&ip, port).clone() }),
+            Request::Metrics { only_status } => Ok(Reply::Metrics {
+                only_status,
+                metrics: self.metrics(),
+            }),
+            Request::DistroClient { ip, port } => Ok(Reply::Responsible {
+                server: self.members.responsible(&ip, port).clone(),
+            }),
             Request::ClusterNodes { keyword } => {
                 let mut members = self.members();
                 if let Some(k) = keyword.filter(|k| !k.is_empty()) {
@@ -211,15 +354,22 @@ impl Node {
     }
 
     fn service_exists(&self, service: &ServiceKey) -> bool {
-        self.registry
-            .services
-            .get(service)
-            .is_some_and(|e| !e.publishers.is_empty() || e.meta.as_ref().is_some_and(|m| !m.deleted))
+        self.registry.services.get(service).is_some_and(|e| {
+            !e.publishers.is_empty() || e.meta.as_ref().is_some_and(|m| !m.deleted)
+        })
     }
 
     /// Publishes for a client this member is responsible for; bumps and syncs on change.
-    fn write_publication(&mut self, id: &ClientId, service: &ServiceKey, instances: Instances) -> Result<Reply, ApiError> {
-        match self.registry.put_publication(id, service, instances, self.now) {
+    fn write_publication(
+        &mut self,
+        id: &ClientId,
+        service: &ServiceKey,
+        instances: Instances,
+    ) -> Result<Reply, ApiError> {
+        match self
+            .registry
+            .put_publication(id, service, instances, self.now)
+        {
             Ok(true) => {
                 self.bump_and_sync(id);
                 Ok(Reply::Ok)
@@ -227,8 +377,15 @@ impl Node {
             Ok(false) => Ok(Reply::Ok),
             Err(hit) => {
                 self.stats.limit_rejections += 1;
-                let status = if hit == LimitHit::InstancesPerClient { 400 } else { 503 };
-                Err(ApiError { status, message: hit.message().into() })
+                let status = if hit == LimitHit::InstancesPerClient {
+                    400
+                } else {
+                    503
+                };
+                Err(ApiError {
+                    status,
+                    message: hit.message().into(),
+                })
             }
         }
     }
@@ -245,11 +402,20 @@ impl Node {
 
     /// Removes a publication of a client this member is responsible for; deletes the client
     /// when it publishes nothing else.
-    pub(crate) fn remove_publication_owned(&mut self, id: &ClientId, service: &ServiceKey, reason: &'static str) {
+    pub(crate) fn remove_publication_owned(
+        &mut self,
+        id: &ClientId,
+        service: &ServiceKey,
+        reason: &'static str,
+    ) {
         if !self.registry.remove_publication(id, service, self.now) {
             return;
         }
-        let empty = self.registry.clients.get(id).is_some_and(|c| c.record.publications.is_empty());
+        let empty = self
+            .registry
+            .clients
+            .get(id)
+            .is_some_and(|c| c.record.publications.is_empty());
         if empty {
             self.delete_owned_client(id, reason);
         } else {
@@ -274,10 +440,19 @@ impl Node {
                 return Err(ApiError::bad_request("weight must be between 0 and 10000"));
             }
         }
-        let not_found = || ApiError::not_found(format!("instance {ip}:{port} not found in service {}", service.grouped_name()));
+        let not_found = || {
+            ApiError::not_found(format!(
+                "instance {ip}:{port} not found in service {}",
+                service.grouped_name()
+            ))
+        };
         let client = self.registry.clients.get(id).ok_or_else(not_found)?;
         let i = client.find(service).map_err(|_| not_found())?;
-        let j = client.record.publications[i].instances.iter().position(|x| &*x.ip == ip && x.port == port).ok_or_else(not_found)?;
+        let j = client.record.publications[i]
+            .instances
+            .iter()
+            .position(|x| &*x.ip == ip && x.port == port)
+            .ok_or_else(not_found)?;
         let mut inst = client.record.publications[i].instances[j].clone();
         if let Some(w) = weight {
             inst.weight = w;
@@ -298,11 +473,21 @@ impl Node {
         self.write_publication(id, service, instances)
     }
 
-    fn beat(&mut self, native: Option<ConnId>, service: ServiceKey, ip: Arc<str>, port: u16, register: Option<Instance>) -> Result<Reply, ApiError> {
+    fn beat(
+        &mut self,
+        native: Option<ConnId>,
+        service: ServiceKey,
+        ip: Arc<str>,
+        port: u16,
+        register: Option<Instance>,
+    ) -> Result<Reply, ApiError> {
         let default_interval = self.cfg.timings.beat_interval.as_millis() as u64;
         if native.is_some() {
             // Connection clients are kept alive by their connection.
-            return Ok(Reply::Beat { client_beat_interval_ms: default_interval, code: BEAT_OK });
+            return Ok(Reply::Beat {
+                client_beat_interval_ms: default_interval,
+                code: BEAT_OK,
+            });
         }
         let id = ClientId::IpPort { ip, port };
         let now = self.now;
@@ -326,24 +511,51 @@ impl Node {
                     self.registry.changed.insert(service);
                     self.bump_and_sync(&id);
                 }
-                Ok(Reply::Beat { client_beat_interval_ms: interval.unwrap_or(default_interval), code: BEAT_OK })
+                Ok(Reply::Beat {
+                    client_beat_interval_ms: interval.unwrap_or(default_interval),
+                    code: BEAT_OK,
+                })
             }
             None => match register {
                 Some(instance) => {
                     self.stats.beats += 1;
-                    let interval = instance.preserved_millis(META_BEAT_INTERVAL).unwrap_or(default_interval);
+                    let interval = instance
+                        .preserved_millis(META_BEAT_INTERVAL)
+                        .unwrap_or(default_interval);
                     self.validate(&service, std::slice::from_ref(&instance))?;
                     self.write_publication(&id, &service, smallvec::smallvec![instance])?;
-                    Ok(Reply::Beat { client_beat_interval_ms: interval, code: BEAT_OK })
+                    Ok(Reply::Beat {
+                        client_beat_interval_ms: interval,
+                        code: BEAT_OK,
+                    })
                 }
-                None => Ok(Reply::Beat { client_beat_interval_ms: default_interval, code: BEAT_NOT_FOUND }),
+                None => Ok(Reply::Beat {
+                    client_beat_interval_ms: default_interval,
+                    code: BEAT_NOT_FOUND,
+                }),
             },
         }
     }
 
-    fn write_meta(&mut self, service: ServiceKey, protect_threshold: f32, metadata: BTreeMap<String, String>, deleted: bool) -> Result<Reply, ApiError> {
-        let prev = self.registry.service_meta(&service).map(|m| m.revision).unwrap_or_default();
-        let meta = ServiceMeta { revision: Revision::next(prev, self.now, self.writer), service: service.clone(), protect_threshold, metadata, deleted };
+    fn write_meta(
+        &mut self,
+        service: ServiceKey,
+        protect_threshold: f32,
+        metadata: BTreeMap<String, String>,
+        deleted: bool,
+    ) -> Result<Reply, ApiError> {
+        let prev = self
+            .registry
+            .service_meta(&service)
+            .map(|m| m.revision)
+            .unwrap_or_default();
+        let meta = ServiceMeta {
+            revision: Revision::next(prev, self.now, self.writer),
+            service: service.clone(),
+            protect_threshold,
+            metadata,
+            deleted,
+        };
         if let Err(hit) = self.registry.put_meta(meta, self.now) {
             self.stats.limit_rejections += 1;
             return Err(ApiError::unavailable(hit.message()));
@@ -354,13 +566,19 @@ impl Node {
 
     fn validate_service(&mut self, s: &ServiceKey) -> Result<(), ApiError> {
         let max = self.cfg.limits.max_name_len;
-        for (what, v) in [("namespaceId", &s.namespace), ("groupName", &s.group), ("serviceName", &s.name)] {
+        for (what, v) in [
+            ("namespaceId", &s.namespace),
+            ("groupName", &s.group),
+            ("serviceName", &s.name),
+        ] {
             if v.is_empty() && what == "serviceName" {
                 return Err(ApiError::bad_request("Param 'serviceName' is required."));
             }
             if v.len() > max {
                 self.stats.limit_rejections += 1;
-                return Err(ApiError::bad_request(format!("{what} longer than {max} bytes")));
+                return Err(ApiError::bad_request(format!(
+                    "{what} longer than {max} bytes"
+                )));
             }
         }
         Ok(())
@@ -370,11 +588,19 @@ impl Node {
         let l = &self.cfg.limits;
         if m.len() > l.max_metadata_entries {
             self.stats.limit_rejections += 1;
-            return Err(ApiError::bad_request(format!("more than {} metadata entries", l.max_metadata_entries)));
+            return Err(ApiError::bad_request(format!(
+                "more than {} metadata entries",
+                l.max_metadata_entries
+            )));
         }
-        if m.iter().any(|(k, v)| k.len() > l.max_metadata_value_len || v.len() > l.max_metadata_value_len) {
+        if m.iter()
+            .any(|(k, v)| k.len() > l.max_metadata_value_len || v.len() > l.max_metadata_value_len)
+        {
             self.stats.limit_rejections += 1;
-            return Err(ApiError::bad_request(format!("metadata key or value longer than {} bytes", l.max_metadata_value_len)));
+            return Err(ApiError::bad_request(format!(
+                "metadata key or value longer than {} bytes",
+                l.max_metadata_value_len
+            )));
         }
         Ok(())
     }
@@ -385,7 +611,9 @@ impl Node {
         let max_bytes = self.cfg.limits.max_instance_bytes;
         if instances.len() > self.cfg.limits.max_instances_per_client {
             self.stats.limit_rejections += 1;
-            return Err(ApiError::bad_request(LimitHit::InstancesPerClient.message()));
+            return Err(ApiError::bad_request(
+                LimitHit::InstancesPerClient.message(),
+            ));
         }
         for i in instances {
             if i.ip.is_empty() {
@@ -393,16 +621,25 @@ impl Node {
             }
             if i.ip.len() > max_name || i.cluster.len() > max_name {
                 self.stats.limit_rejections += 1;
-                return Err(ApiError::bad_request(format!("ip or clusterName longer than {max_name} bytes")));
+                return Err(ApiError::bad_request(format!(
+                    "ip or clusterName longer than {max_name} bytes"
+                )));
             }
             if !(0.0..=10000.0).contains(&i.weight) || i.weight.is_nan() {
                 return Err(ApiError::bad_request("weight must be between 0 and 10000"));
             }
             self.validate_metadata(&i.metadata)?;
-            let bytes = i.ip.len() + i.cluster.len() + i.metadata.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            let bytes = i.ip.len()
+                + i.cluster.len()
+                + i.metadata
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>();
             if bytes > max_bytes {
                 self.stats.limit_rejections += 1;
-                return Err(ApiError::bad_request(format!("instance larger than {max_bytes} bytes (limits.max_instance_bytes)")));
+                return Err(ApiError::bad_request(format!(
+                    "instance larger than {max_bytes} bytes (limits.max_instance_bytes)"
+                )));
             }
         }
         Ok(())
@@ -425,7 +662,12 @@ impl Node {
             }
             if c.owned {
                 m.responsible_client_count += 1;
-                m.responsible_instance_count += c.record.publications.iter().map(|p| p.instances.len() as u64).sum::<u64>();
+                m.responsible_instance_count += c
+                    .record
+                    .publications
+                    .iter()
+                    .map(|p| p.instances.len() as u64)
+                    .sum::<u64>();
             }
         }
         m
@@ -433,7 +675,13 @@ impl Node {
 
     fn prometheus(&self) -> String {
         let m = self.metrics();
-        let up = self.members.peers.iter().filter(|p| p.state == crate::MemberState::Up).count() as u64 + 1;
+        let up = self
+            .members
+            .peers
+            .iter()
+            .filter(|p| p.state == crate::MemberState::Up)
+            .count() as u64
+            + 1;
         let gauges = [
             ("ready", self.ready as u64),
             ("services", m.service_count),
@@ -444,6 +692,14 @@ impl Node {
             ("native_connections", self.conns.len() as u64),
             ("members_up", up),
             ("members", self.members.peers.len() as u64 + 1),
+            (
+                "sync_backlog",
+                self.members
+                    .peers
+                    .iter()
+                    .map(|p| self.outboxes.backlog(&p.id) as u64)
+                    .sum(),
+            ),
         ];
         self.stats.to_prometheus(&gauges)
     }
@@ -453,7 +709,9 @@ fn check_threshold(t: f32) -> Result<(), ApiError> {
     if (0.0..=1.0).contains(&t) {
         Ok(())
     } else {
-        Err(ApiError::bad_request("protectThreshold must be between 0 and 1"))
+        Err(ApiError::bad_request(
+            "protectThreshold must be between 0 and 1",
+        ))
     }
 }
 

@@ -17,15 +17,22 @@ impl Node {
             version: PEER_PROTOCOL_VERSION,
             epoch: self.epoch,
         };
-        let Some(peer) = self.members.peer_mut(member) else { return };
+        let Some(peer) = self.members.peer_mut(member) else {
+            return;
+        };
         peer.link_up = true;
-        self.emit(Output::Transmit { to: member.clone(), frame: encode_frame(&PeerMsg::Hello(hello)) });
+        self.emit(Output::Transmit {
+            to: member.clone(),
+            frame: encode_frame(&PeerMsg::Hello(hello)),
+        });
         self.snapshot_link_up();
         self.flush_sync();
     }
 
     pub(crate) fn on_peer_down(&mut self, member: &MemberId) {
-        let Some(peer) = self.members.peer_mut(member) else { return };
+        let Some(peer) = self.members.peer_mut(member) else {
+            return;
+        };
         peer.link_up = false;
         peer.ping_outstanding = None;
         self.sync_link_down(member);
@@ -61,7 +68,10 @@ impl Node {
         let msg: PeerMsg = match decode_payload(frame) {
             Ok(m) => m,
             Err(e) => {
-                self.reject(Source::Peer(known.flatten()), format!("undecodable peer frame: {e}"));
+                self.reject(
+                    Source::Peer(known.flatten()),
+                    format!("undecodable peer frame: {e}"),
+                );
                 self.emit(Output::Close { conn });
                 self.peer_conns.remove(&conn);
                 return Err(e.into());
@@ -70,16 +80,28 @@ impl Node {
         let from = match (known.flatten(), msg) {
             (None, PeerMsg::Hello(h)) => return self.on_hello(conn, h),
             (None, _) => {
-                return self.peer_violation(conn, None, "peer sent data before its handshake".into());
+                return self.peer_violation(
+                    conn,
+                    None,
+                    "peer sent data before its handshake".into(),
+                );
             }
             (Some(from), PeerMsg::Hello(h)) => {
                 if h.member != from {
-                    return self.peer_violation(conn, Some(from), "second handshake names another member".into());
+                    return self.peer_violation(
+                        conn,
+                        Some(from),
+                        "second handshake names another member".into(),
+                    );
                 }
                 return Ok(());
             }
             (Some(from), _) if self.members.peer(&from).is_none() => {
-                return self.peer_violation(conn, Some(from.clone()), format!("{from} is no longer a member"));
+                return self.peer_violation(
+                    conn,
+                    Some(from.clone()),
+                    format!("{from} is no longer a member"),
+                );
             }
             (Some(from), msg) => (from, msg),
         };
@@ -87,7 +109,10 @@ impl Node {
         match msg {
             PeerMsg::Hello(_) => unreachable!("handled above"),
             PeerMsg::Ping { seq } => {
-                self.emit(Output::Transmit { to: from, frame: encode_frame(&PeerMsg::Pong { seq }) });
+                self.emit(Output::Transmit {
+                    to: from,
+                    frame: encode_frame(&PeerMsg::Pong { seq }),
+                });
             }
             PeerMsg::Pong { seq } => {
                 if let Ok(i) = self.members.peers.binary_search_by(|p| p.id.cmp(&from)) {
@@ -103,10 +128,15 @@ impl Node {
             PeerMsg::SyncAck { batch } => self.on_sync_ack(&from, batch),
             PeerMsg::Verify { round, entries } => self.on_verify(&from, round, entries),
             PeerMsg::VerifyReply { mismatched, .. } => self.on_verify_reply(&from, mismatched),
-            PeerMsg::SnapshotRequest { session, seq } => self.on_snapshot_request(&from, session, seq),
-            PeerMsg::SnapshotChunk { session, seq, last, records } => {
-                self.on_snapshot_chunk(&from, session, seq, last, records)
+            PeerMsg::SnapshotRequest { session, seq } => {
+                self.on_snapshot_request(&from, session, seq)
             }
+            PeerMsg::SnapshotChunk {
+                session,
+                seq,
+                last,
+                records,
+            } => self.on_snapshot_chunk(&from, session, seq, last, records),
             PeerMsg::Forward { id, request } => self.on_forward(&from, id, request),
             PeerMsg::ForwardReply { id, reply } => self.on_forward_reply(&from, id, reply),
         }
@@ -115,11 +145,17 @@ impl Node {
 
     fn on_hello(&mut self, conn: ConnId, h: Hello) -> Result<(), Error> {
         if h.cluster != self.cfg.cluster_name {
-            let reason = format!("handshake for cluster {:?}, this is {:?}", h.cluster, self.cfg.cluster_name);
+            let reason = format!(
+                "handshake for cluster {:?}, this is {:?}",
+                h.cluster, self.cfg.cluster_name
+            );
             return self.peer_violation(conn, Some(h.member), reason);
         }
         if h.version != PEER_PROTOCOL_VERSION {
-            let reason = format!("peer protocol version {} unsupported (speaks {})", h.version, PEER_PROTOCOL_VERSION);
+            let reason = format!(
+                "peer protocol version {} unsupported (speaks {})",
+                h.version, PEER_PROTOCOL_VERSION
+            );
             return self.peer_violation(conn, Some(h.member), reason);
         }
         let Some(peer) = self.members.peer_mut(&h.member) else {
@@ -131,7 +167,12 @@ impl Node {
         Ok(())
     }
 
-    fn peer_violation(&mut self, conn: ConnId, member: Option<MemberId>, reason: String) -> Result<(), Error> {
+    fn peer_violation(
+        &mut self,
+        conn: ConnId,
+        member: Option<MemberId>,
+        reason: String,
+    ) -> Result<(), Error> {
         self.reject(Source::Peer(member), reason.clone());
         self.emit(Output::Close { conn });
         self.peer_conns.remove(&conn);
@@ -155,6 +196,8 @@ impl Node {
 
     /// Whether a member is UP and linked, so a write can be forwarded to it.
     pub(crate) fn forwardable(&self, member: &MemberId) -> bool {
-        self.members.peer(member).is_some_and(|p| p.link_up && p.state == MemberState::Up)
+        self.members
+            .peer(member)
+            .is_some_and(|p| p.link_up && p.state == MemberState::Up)
     }
 }

@@ -72,13 +72,26 @@ impl PushState {
     }
 
     pub fn next_deadline(&self) -> Timestamp {
-        self.acks.front().map(|a| a.sent.add(self.ack_timeout)).unwrap_or(Timestamp::NEVER)
+        self.acks
+            .front()
+            .map(|a| a.sent.plus(self.ack_timeout))
+            .unwrap_or(Timestamp::NEVER)
     }
 
     /// Adds a native subscription; false when the limit is reached.
-    pub fn subscribe_conn(&mut self, service: &ServiceKey, conn: ConnId, clusters: &str, max: usize) -> bool {
+    pub fn subscribe_conn(
+        &mut self,
+        service: &ServiceKey,
+        conn: ConnId,
+        clusters: &str,
+        max: usize,
+    ) -> bool {
         let subs = self.subs.entry_ref(service).or_default();
-        if subs.native.iter().any(|(c, cl)| *c == conn && cl == clusters) {
+        if subs
+            .native
+            .iter()
+            .any(|(c, cl)| *c == conn && cl == clusters)
+        {
             return true;
         }
         if self.count >= max {
@@ -95,7 +108,8 @@ impl PushState {
     pub fn unsubscribe_conn(&mut self, service: &ServiceKey, conn: ConnId, clusters: &str) {
         if let Some(subs) = self.subs.get_mut(service) {
             let before = subs.native.len();
-            subs.native.retain(|(c, cl)| !(*c == conn && cl == clusters));
+            subs.native
+                .retain(|(c, cl)| !(*c == conn && cl == clusters));
             self.count -= before - subs.native.len();
             if subs.native.is_empty() && subs.udp.is_empty() {
                 self.subs.remove(service);
@@ -104,9 +118,20 @@ impl PushState {
     }
 
     /// Adds or refreshes a UDP subscriber; false when the limit is reached.
-    pub fn subscribe_udp(&mut self, service: &ServiceKey, addr: SocketAddr, clusters: &str, expires: Timestamp, max: usize) -> bool {
+    pub fn subscribe_udp(
+        &mut self,
+        service: &ServiceKey,
+        addr: SocketAddr,
+        clusters: &str,
+        expires: Timestamp,
+        max: usize,
+    ) -> bool {
         let subs = self.subs.entry_ref(service).or_default();
-        if let Some(s) = subs.udp.iter_mut().find(|s| s.addr == addr && s.clusters == clusters) {
+        if let Some(s) = subs
+            .udp
+            .iter_mut()
+            .find(|s| s.addr == addr && s.clusters == clusters)
+        {
             s.expires = expires;
             return true;
         }
@@ -116,7 +141,11 @@ impl PushState {
             }
             return false;
         }
-        subs.udp.push(UdpSub { addr, clusters: clusters.to_string(), expires });
+        subs.udp.push(UdpSub {
+            addr,
+            clusters: clusters.to_string(),
+            expires,
+        });
         self.count += 1;
         true
     }
@@ -147,7 +176,9 @@ pub(crate) fn parse_ack(data: &[u8]) -> Option<u64> {
         return None;
     }
     match ack.last_ref_time {
-        serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
         serde_json::Value::String(s) => s.parse().ok(),
         _ => None,
     }
@@ -167,7 +198,8 @@ impl Node {
             }
         }
         if any {
-            self.timers.set_earliest(Timer::PushFlush, now.add(self.cfg.timings.push_window));
+            self.timers
+                .set_earliest(Timer::PushFlush, now.plus(self.cfg.timings.push_window));
         }
     }
 
@@ -177,21 +209,39 @@ impl Node {
         let mut services: Vec<ServiceKey> = self.push.pending.drain().collect();
         services.sort();
         for service in services {
-            let Some(subs) = self.push.subs.get(&service) else { continue };
+            let Some(subs) = self.push.subs.get(&service) else {
+                continue;
+            };
             let mut targets: Vec<(PushTarget, String)> = Vec::new();
             for (conn, clusters) in &subs.native {
                 targets.push((PushTarget::Conn(*conn), clusters.clone()));
             }
             for s in &subs.udp {
-                targets.push((PushTarget::Udp { addr: s.addr, ack: 0 }, s.clusters.clone()));
+                targets.push((
+                    PushTarget::Udp {
+                        addr: s.addr,
+                        ack: 0,
+                    },
+                    s.clusters.clone(),
+                ));
             }
             let mut views: Vec<(String, Arc<ServiceView>)> = Vec::new();
             for (mut target, clusters) in targets {
                 let view = match views.iter().find(|(c, _)| *c == clusters) {
                     Some((_, v)) => v.clone(),
                     None => {
-                        let cache = if matches!(target, PushTarget::Udp { .. }) { CACHE_MILLIS_PUSH } else { 0 };
-                        let v = Arc::new(self.registry.list(&service, &clusters, false, &self.cfg.timings, cache));
+                        let cache = if matches!(target, PushTarget::Udp { .. }) {
+                            CACHE_MILLIS_PUSH
+                        } else {
+                            0
+                        };
+                        let v = Arc::new(self.registry.list(
+                            &service,
+                            &clusters,
+                            false,
+                            &self.cfg.timings,
+                            cache,
+                        ));
                         views.push((clusters, v.clone()));
                         v
                     }
@@ -214,14 +264,25 @@ impl Node {
             self.stats.push_failures += 1;
         }
         self.push.ack_timeout = self.cfg.timings.push_ack_timeout;
-        self.push.acks.push_back(PendingAck { addr, ack, view, sent: now, retried: false });
+        self.push.acks.push_back(PendingAck {
+            addr,
+            ack,
+            view,
+            sent: now,
+            retried: false,
+        });
     }
 
     /// Resends unacknowledged UDP pushes once; gives up on the second timeout.
     pub(crate) fn push_acks_timeout(&mut self) {
         let now = self.now;
         let timeout = self.cfg.timings.push_ack_timeout;
-        while self.push.acks.front().is_some_and(|a| now.since(a.sent) >= timeout) {
+        while self
+            .push
+            .acks
+            .front()
+            .is_some_and(|a| now.since(a.sent) >= timeout)
+        {
             let mut a = self.push.acks.pop_front().expect("checked");
             if a.retried {
                 self.stats.push_failures += 1;
@@ -230,17 +291,31 @@ impl Node {
             a.retried = true;
             a.sent = now;
             self.stats.push_retries += 1;
-            self.emit(Output::Push { to: PushTarget::Udp { addr: a.addr, ack: a.ack }, view: a.view.clone() });
+            self.emit(Output::Push {
+                to: PushTarget::Udp {
+                    addr: a.addr,
+                    ack: a.ack,
+                },
+                view: a.view.clone(),
+            });
             self.push.acks.push_back(a);
         }
     }
 
     pub(crate) fn on_datagram(&mut self, from: SocketAddr, data: &[u8]) -> Result<(), Error> {
         let Some(ack) = parse_ack(data) else {
-            self.reject(Source::Udp(from), "datagram is not a push acknowledgement".into());
+            self.reject(
+                Source::Udp(from),
+                "datagram is not a push acknowledgement".into(),
+            );
             return Err(Error::InvalidFrame(crate::FrameError::Malformed));
         };
-        if let Some(pos) = self.push.acks.iter().position(|a| a.addr == from && a.ack == ack) {
+        if let Some(pos) = self
+            .push
+            .acks
+            .iter()
+            .position(|a| a.addr == from && a.ack == ack)
+        {
             self.push.acks.remove(pos);
             self.stats.push_acks += 1;
         }
@@ -254,9 +329,18 @@ mod tests {
 
     #[test]
     fn acks_parse_with_numbers_or_strings() {
-        assert_eq!(parse_ack(br#"{"type":"push-ack","lastRefTime":1795248481303,"data":""}"#), Some(1795248481303));
-        assert_eq!(parse_ack(br#"{"type":"push-ack","lastRefTime":"42","data":""}"#), Some(42));
-        assert_eq!(parse_ack(br#"{"type":"unknown-ack","lastRefTime":7}"#), Some(7));
+        assert_eq!(
+            parse_ack(br#"{"type":"push-ack","lastRefTime":1795248481303,"data":""}"#),
+            Some(1795248481303)
+        );
+        assert_eq!(
+            parse_ack(br#"{"type":"push-ack","lastRefTime":"42","data":""}"#),
+            Some(42)
+        );
+        assert_eq!(
+            parse_ack(br#"{"type":"unknown-ack","lastRefTime":7}"#),
+            Some(7)
+        );
         assert_eq!(parse_ack(br#"{"type":"dom","lastRefTime":7}"#), None);
         assert_eq!(parse_ack(b"\x1f\x8b garbage"), None);
     }

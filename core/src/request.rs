@@ -303,19 +303,31 @@ pub struct ApiError {
 impl ApiError {
     /// A 400 error.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError { status: 400, message: message.into() }
+        ApiError {
+            status: 400,
+            message: message.into(),
+        }
     }
     /// A 404 error.
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError { status: 404, message: message.into() }
+        ApiError {
+            status: 404,
+            message: message.into(),
+        }
     }
     /// A 503 error.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        ApiError { status: 503, message: message.into() }
+        ApiError {
+            status: 503,
+            message: message.into(),
+        }
     }
     /// A 500 error.
     pub fn internal(message: impl Into<String>) -> Self {
-        ApiError { status: 500, message: message.into() }
+        ApiError {
+            status: 500,
+            message: message.into(),
+        }
     }
 }
 
@@ -351,6 +363,8 @@ pub enum Reply {
     },
     /// A page of instances.
     Catalog {
+        /// The service.
+        service: ServiceKey,
         /// Total number of instances.
         count: u64,
         /// Instances on this page.

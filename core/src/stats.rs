@@ -89,7 +89,10 @@ impl Stats {
     pub fn to_prometheus(&self, gauges: &[(&str, u64)]) -> String {
         let mut out = String::with_capacity(4096);
         for (name, value) in self.counters() {
-            let _ = writeln!(out, "# TYPE distro_{name}_total counter\ndistro_{name}_total {value}");
+            let _ = writeln!(
+                out,
+                "# TYPE distro_{name}_total counter\ndistro_{name}_total {value}"
+            );
         }
         for (name, value) in gauges {
             let _ = writeln!(out, "# TYPE distro_{name} gauge\ndistro_{name} {value}");

@@ -8,7 +8,9 @@ use core::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// A point on the host's monotonic clock, in nanoseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
@@ -38,7 +40,7 @@ impl Timestamp {
     }
 
     /// This timestamp moved `d` later, saturating at [`Timestamp::NEVER`].
-    pub fn add(self, d: Duration) -> Timestamp {
+    pub fn plus(self, d: Duration) -> Timestamp {
         let n = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         Timestamp(self.0.saturating_add(n))
     }
@@ -132,8 +134,17 @@ mod tests {
 
     #[test]
     fn timestamp_arithmetic_saturates() {
-        assert_eq!(Timestamp::NEVER.add(Duration::from_secs(1)), Timestamp::NEVER);
-        assert_eq!(Timestamp::ZERO.since(Timestamp::from_millis(1)), Duration::ZERO);
-        assert_eq!(Timestamp::from_millis(3).since(Timestamp::from_millis(1)), Duration::from_millis(2));
+        assert_eq!(
+            Timestamp::NEVER.plus(Duration::from_secs(1)),
+            Timestamp::NEVER
+        );
+        assert_eq!(
+            Timestamp::ZERO.since(Timestamp::from_millis(1)),
+            Duration::ZERO
+        );
+        assert_eq!(
+            Timestamp::from_millis(3).since(Timestamp::from_millis(1)),
+            Duration::from_millis(2)
+        );
     }
 }

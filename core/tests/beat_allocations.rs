@@ -43,7 +43,10 @@ fn drain(node: &mut Node) -> usize {
         match node.poll_output() {
             Output::Timeout(_) => return replies,
             Output::Reply { reply, .. } => {
-                assert!(matches!(reply, Reply::Ok | Reply::Beat { code: BEAT_OK, .. }), "{reply:?}");
+                assert!(
+                    matches!(reply, Reply::Ok | Reply::Beat { code: BEAT_OK, .. }),
+                    "{reply:?}"
+                );
                 replies += 1;
             }
             _ => {}
@@ -52,21 +55,45 @@ fn drain(node: &mut Node) -> usize {
 }
 
 fn beats(service: &ServiceKey, ips: &[std::sync::Arc<str>]) -> Vec<Request> {
-    ips.iter().map(|ip| Request::Beat { service: service.clone(), ip: ip.clone(), port: 8080, register: None }).collect()
+    ips.iter()
+        .map(|ip| Request::Beat {
+            service: service.clone(),
+            ip: ip.clone(),
+            port: 8080,
+            register: None,
+        })
+        .collect()
 }
 
 fn run(mut node: Node) {
     let service = ServiceKey::parse(None, None, "orders");
-    let ips: Vec<std::sync::Arc<str>> = (0..1000).map(|i| format!("10.0.{}.{}", i / 256, i % 256).into()).collect();
+    let ips: Vec<std::sync::Arc<str>> = (0..1000)
+        .map(|i| format!("10.0.{}.{}", i / 256, i % 256).into())
+        .collect();
     let mut now = Timestamp::from_millis(1);
     for (n, ip) in ips.iter().enumerate() {
-        let request = Request::Register { service: service.clone(), instance: Instance::new(ip, 8080) };
-        node.handle_input(Input::Request { now, conn: ConnId(1), id: RequestId(n as u64), request }).unwrap();
+        let request = Request::Register {
+            service: service.clone(),
+            instance: Instance::new(ip, 8080),
+        };
+        node.handle_input(Input::Request {
+            now,
+            conn: ConnId(1),
+            id: RequestId(n as u64),
+            request,
+        })
+        .unwrap();
         drain(&mut node);
     }
     // warm-up round: queues reach their working capacity
     for request in beats(&service, &ips) {
-        node.handle_input(Input::Request { now, conn: ConnId(1), id: RequestId(0), request }).unwrap();
+        node.handle_input(Input::Request {
+            now,
+            conn: ConnId(1),
+            id: RequestId(0),
+            request,
+        })
+        .unwrap();
         drain(&mut node);
     }
     now = Timestamp::from_millis(2000);
@@ -74,7 +101,13 @@ fn run(mut node: Node) {
     let before = allocations();
     let mut replies = 0;
     for request in round {
-        node.handle_input(Input::Request { now, conn: ConnId(1), id: RequestId(1), request }).unwrap();
+        node.handle_input(Input::Request {
+            now,
+            conn: ConnId(1),
+            id: RequestId(1),
+            request,
+        })
+        .unwrap();
         replies += drain(&mut node);
     }
     let allocations = allocations() - before;
@@ -85,13 +118,19 @@ fn run(mut node: Node) {
 
 #[test]
 fn a_beat_allocates_nothing_in_steady_state() {
-    run(Node::new(Config::standalone("127.0.0.1:8848"), Timestamp::ZERO));
+    run(Node::new(
+        Config::standalone("127.0.0.1:8848"),
+        Timestamp::ZERO,
+    ));
 }
 
 #[test]
 fn a_beat_in_cluster_mode_allocates_nothing() {
     // The ring has three members, so every beat computes its responsible member; the peers
     // are not linked, so beats for their clients are served here, like the ones this member owns.
-    let cfg = Config::cluster("127.0.0.1:8848", &["127.0.0.1:8848", "127.0.0.1:8858", "127.0.0.1:8868"]);
+    let cfg = Config::cluster(
+        "127.0.0.1:8848",
+        &["127.0.0.1:8848", "127.0.0.1:8858", "127.0.0.1:8868"],
+    );
     run(Node::new(cfg, Timestamp::ZERO));
 }

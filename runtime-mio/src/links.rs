@@ -98,7 +98,7 @@ impl PeerLinks {
             .iter()
             .map(|l| match &l.state {
                 LinkState::Down { retry_at } => *retry_at,
-                LinkState::Connecting { since, .. } => since.add(CONNECT_TIMEOUT),
+                LinkState::Connecting { since, .. } => since.plus(CONNECT_TIMEOUT),
                 LinkState::Up { .. } => Timestamp::NEVER,
             })
             .min()
@@ -164,7 +164,7 @@ impl PeerLink {
     fn retry_later(&mut self, now: Timestamp) {
         self.held.clear();
         self.state = LinkState::Down {
-            retry_at: now.add(self.backoff),
+            retry_at: now.plus(self.backoff),
         };
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
     }

@@ -267,7 +267,7 @@ impl Server {
             }
             if now >= self.next_sweep {
                 self.sweep(now);
-                self.next_sweep = now.add(self.sweep_interval());
+                self.next_sweep = now.plus(self.sweep_interval());
             }
             self.links
                 .connect_due(&self.poll, now, &mut self.next_token);

@@ -30,7 +30,10 @@ pub(crate) struct Forwards {
 
 impl Forwards {
     pub fn next_deadline(&self) -> Timestamp {
-        self.pending.first_key_value().map(|(_, p)| p.deadline).unwrap_or(Timestamp::NEVER)
+        self.pending
+            .first_key_value()
+            .map(|(_, p)| p.deadline)
+            .unwrap_or(Timestamp::NEVER)
     }
 }
 
@@ -39,15 +42,29 @@ impl Node {
     pub(crate) fn forward(&mut self, to: MemberId, conn: ConnId, req: RequestId, request: Request) {
         if self.forwards.pending.len() >= self.cfg.limits.max_pending_forwards {
             self.stats.limit_rejections += 1;
-            let reply = Reply::Error(ApiError::unavailable("too many forwarded requests in flight"));
+            let reply = Reply::Error(ApiError::unavailable(
+                "too many forwarded requests in flight",
+            ));
             self.reply(conn, req, reply);
             return;
         }
         self.forwards.next_id += 1;
         let id = self.forwards.next_id;
-        let frame = encode_frame(&PeerMsg::Forward { id, request: request.clone() });
-        let deadline = self.now.add(self.cfg.timings.forward_timeout);
-        self.forwards.pending.insert(id, Pending { conn, req, request, to: to.clone(), deadline });
+        let frame = encode_frame(&PeerMsg::Forward {
+            id,
+            request: request.clone(),
+        });
+        let deadline = self.now.plus(self.cfg.timings.forward_timeout);
+        self.forwards.pending.insert(
+            id,
+            Pending {
+                conn,
+                req,
+                request,
+                to: to.clone(),
+                deadline,
+            },
+        );
         self.stats.forwards += 1;
         self.emit(Output::Transmit { to, frame });
     }
@@ -56,7 +73,10 @@ impl Node {
     pub(crate) fn on_forward(&mut self, from: &MemberId, id: u64, request: Request) {
         self.stats.forwards_served += 1;
         let reply = self.execute(None, request);
-        self.emit(Output::Transmit { to: from.clone(), frame: encode_frame(&PeerMsg::ForwardReply { id, reply }) });
+        self.emit(Output::Transmit {
+            to: from.clone(),
+            frame: encode_frame(&PeerMsg::ForwardReply { id, reply }),
+        });
     }
 
     pub(crate) fn on_forward_reply(&mut self, from: &MemberId, id: u64, reply: Reply) {
@@ -84,7 +104,13 @@ impl Node {
 
     /// The link to `peer` broke: serve its pending forwards here.
     pub(crate) fn forwards_link_down(&mut self, peer: &MemberId) {
-        let ids: Vec<u64> = self.forwards.pending.iter().filter(|(_, p)| p.to == *peer).map(|(id, _)| *id).collect();
+        let ids: Vec<u64> = self
+            .forwards
+            .pending
+            .iter()
+            .filter(|(_, p)| p.to == *peer)
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
             let p = self.forwards.pending.remove(&id).expect("present");
             self.serve_locally(p.conn, p.req, p.request);

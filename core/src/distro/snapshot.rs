@@ -18,7 +18,14 @@ enum Load {
     /// Not loading; try again at `retry_at` (or when a link comes up).
     Idle { retry_at: Timestamp },
     /// Waiting for chunk `seq` of `session` from `peer`.
-    Asking { peer: MemberId, idx: usize, session: u64, seq: u32, deadline: Timestamp, records: u64 },
+    Asking {
+        peer: MemberId,
+        idx: usize,
+        session: u64,
+        seq: u32,
+        deadline: Timestamp,
+        records: u64,
+    },
     /// Loaded.
     Done,
 }
@@ -102,18 +109,31 @@ impl Node {
     /// Asks the first reachable peer at or after `from_idx` (in sorted order).
     fn ask_snapshot(&mut self, from_idx: usize) {
         let now = self.now;
-        let found = (from_idx..self.members.peers.len()).find(|&i| self.members.peers[i].reachable());
+        let found =
+            (from_idx..self.members.peers.len()).find(|&i| self.members.peers[i].reachable());
         match found {
             Some(idx) => {
                 let peer = self.members.peers[idx].id.clone();
                 self.snapshot.next_session += 1;
                 let session = self.snapshot.next_session;
-                let deadline = now.add(self.cfg.timings.snapshot_timeout);
-                self.snapshot.load = Load::Asking { peer: peer.clone(), idx, session, seq: 0, deadline, records: 0 };
-                self.emit(Output::Transmit { to: peer, frame: encode_frame(&PeerMsg::SnapshotRequest { session, seq: 0 }) });
+                let deadline = now.plus(self.cfg.timings.snapshot_timeout);
+                self.snapshot.load = Load::Asking {
+                    peer: peer.clone(),
+                    idx,
+                    session,
+                    seq: 0,
+                    deadline,
+                    records: 0,
+                };
+                self.emit(Output::Transmit {
+                    to: peer,
+                    frame: encode_frame(&PeerMsg::SnapshotRequest { session, seq: 0 }),
+                });
             }
             None => {
-                self.snapshot.load = Load::Idle { retry_at: now.add(self.cfg.timings.snapshot_retry) };
+                self.snapshot.load = Load::Idle {
+                    retry_at: now.plus(self.cfg.timings.snapshot_retry),
+                };
             }
         }
         self.schedule_snapshot_timer();
@@ -138,8 +158,22 @@ impl Node {
         self.snapshot.serving.remove(peer);
     }
 
-    pub(crate) fn on_snapshot_chunk(&mut self, from: &MemberId, session: u64, seq: u32, last: bool, records: Vec<Record>) {
-        let Load::Asking { peer, session: s, seq: want, records: count, .. } = &self.snapshot.load else {
+    pub(crate) fn on_snapshot_chunk(
+        &mut self,
+        from: &MemberId,
+        session: u64,
+        seq: u32,
+        last: bool,
+        records: Vec<Record>,
+    ) {
+        let Load::Asking {
+            peer,
+            session: s,
+            seq: want,
+            records: count,
+            ..
+        } = &self.snapshot.load
+        else {
             return; // late chunk of an abandoned load
         };
         if peer != from || *s != session || *want != seq {
@@ -155,12 +189,21 @@ impl Node {
             self.snapshot.load = Load::Done;
             self.snapshot.gate = None;
             self.become_ready(Some(from.clone()), total);
-        } else if let Load::Asking { seq, deadline, records, .. } = &mut self.snapshot.load {
+        } else if let Load::Asking {
+            seq,
+            deadline,
+            records,
+            ..
+        } = &mut self.snapshot.load
+        {
             *seq += 1;
-            *deadline = now.add(self.cfg.timings.snapshot_timeout);
+            *deadline = now.plus(self.cfg.timings.snapshot_timeout);
             *records = total;
             let frame = encode_frame(&PeerMsg::SnapshotRequest { session, seq: *seq });
-            self.emit(Output::Transmit { to: from.clone(), frame });
+            self.emit(Output::Transmit {
+                to: from.clone(),
+                frame,
+            });
         }
         self.schedule_snapshot_timer();
     }
@@ -175,23 +218,57 @@ impl Node {
         for c in self.registry.clients.values_mut() {
             c.renewed = c.renewed.max(now);
         }
-        self.emit(Output::Event(Event::Ready { snapshot_from: from, records }));
+        self.emit(Output::Event(Event::Ready {
+            snapshot_from: from,
+            records,
+        }));
     }
 
     /// Serves chunk `seq` of a snapshot to `from`.
     pub(crate) fn on_snapshot_request(&mut self, from: &MemberId, session: u64, seq: u32) {
         let now = self.now;
         if seq == 0 {
-            let mut keys: Vec<SyncKey> = self.registry.clients.keys().cloned().map(SyncKey::Client).collect();
-            keys.extend(self.registry.tombstones.keys().cloned().map(SyncKey::Client));
+            let mut keys: Vec<SyncKey> = self
+                .registry
+                .clients
+                .keys()
+                .cloned()
+                .map(SyncKey::Client)
+                .collect();
             keys.extend(
-                self.registry.services.iter().filter(|(_, e)| e.meta.is_some()).map(|(k, _)| SyncKey::Meta(k.clone())),
+                self.registry
+                    .tombstones
+                    .keys()
+                    .cloned()
+                    .map(SyncKey::Client),
             );
-            self.snapshot.serving.insert(from.clone(), Serving { session, keys, last_used: now });
+            keys.extend(
+                self.registry
+                    .services
+                    .iter()
+                    .filter(|(_, e)| e.meta.is_some())
+                    .map(|(k, _)| SyncKey::Meta(k.clone())),
+            );
+            self.snapshot.serving.insert(
+                from.clone(),
+                Serving {
+                    session,
+                    keys,
+                    last_used: now,
+                },
+            );
         }
         let chunk = self.cfg.limits.snapshot_chunk_clients.max(1);
-        let Some(serving) = self.snapshot.serving.get_mut(from).filter(|s| s.session == session) else {
-            self.reject(Source::Peer(Some(from.clone())), format!("snapshot chunk {seq} of unknown session {session}"));
+        let Some(serving) = self
+            .snapshot
+            .serving
+            .get_mut(from)
+            .filter(|s| s.session == session)
+        else {
+            self.reject(
+                Source::Peer(Some(from.clone())),
+                format!("snapshot chunk {seq} of unknown session {session}"),
+            );
             return;
         };
         serving.last_used = now;
@@ -204,14 +281,24 @@ impl Node {
         }
         let records: Vec<Record> = keys.iter().filter_map(|k| self.record_for(k)).collect();
         self.stats.snapshot_chunks_served += 1;
-        let frame = encode_frame(&PeerMsg::SnapshotChunk { session, seq, last, records });
-        self.emit(Output::Transmit { to: from.clone(), frame });
+        let frame = encode_frame(&PeerMsg::SnapshotChunk {
+            session,
+            seq,
+            last,
+            records,
+        });
+        self.emit(Output::Transmit {
+            to: from.clone(),
+            frame,
+        });
     }
 
     /// Drops serving sessions a peer abandoned.
     pub(crate) fn snapshot_cleanup(&mut self) {
         let now = self.now;
         let idle = self.cfg.timings.snapshot_timeout * 2;
-        self.snapshot.serving.retain(|_, s| now.since(s.last_used) < idle);
+        self.snapshot
+            .serving
+            .retain(|_, s| now.since(s.last_used) < idle);
     }
 }

@@ -49,7 +49,11 @@ pub(crate) struct Outboxes {
 
 impl Outboxes {
     pub fn new(seed: u64) -> Self {
-        Outboxes { seed, map: new_map(seed), next_batch: 1 }
+        Outboxes {
+            seed,
+            map: new_map(seed),
+            next_batch: 1,
+        }
     }
 
     fn get(&mut self, peer: &MemberId) -> &mut Outbox {
@@ -86,7 +90,10 @@ impl Outboxes {
 
     /// Keys waiting for `peer` (pending and in flight), for tests and metrics.
     pub fn backlog(&self, peer: &MemberId) -> usize {
-        self.map.get(peer).map(|o| o.pending.len() + o.inflight.iter().map(|f| f.keys.len()).sum::<usize>()).unwrap_or(0)
+        self.map
+            .get(peer)
+            .map(|o| o.pending.len() + o.inflight.iter().map(|f| f.keys.len()).sum::<usize>())
+            .unwrap_or(0)
     }
 }
 
@@ -101,7 +108,7 @@ impl Outbox {
 
     fn back_off(&mut self, now: Timestamp, min: Duration, max: Duration) {
         self.backoff = (self.backoff * 2).clamp(min, max);
-        self.retry_at = now.add(self.backoff);
+        self.retry_at = now.plus(self.backoff);
     }
 }
 
@@ -124,7 +131,11 @@ impl Node {
     pub(crate) fn record_for(&self, key: &SyncKey) -> Option<Record> {
         match key {
             SyncKey::Client(id) => self.registry.record_of(id),
-            SyncKey::Meta(s) => self.registry.service_meta(s).cloned().map(Record::ServiceMeta),
+            SyncKey::Meta(s) => self
+                .registry
+                .service_meta(s)
+                .cloned()
+                .map(Record::ServiceMeta),
         }
     }
 
@@ -170,10 +181,17 @@ impl Node {
                 self.outboxes.next_batch += 1;
                 let n = records.len() as u64;
                 let frame = encode_frame(&PeerMsg::Sync { batch, records });
-                self.outboxes.get(&peer).inflight.push_back(Inflight { batch, keys: sent_keys, deadline: now.add(timeout) });
+                self.outboxes.get(&peer).inflight.push_back(Inflight {
+                    batch,
+                    keys: sent_keys,
+                    deadline: now.plus(timeout),
+                });
                 self.stats.sync_frames_sent += 1;
                 self.stats.sync_records_sent += n;
-                self.emit(Output::Transmit { to: peer.clone(), frame });
+                self.emit(Output::Transmit {
+                    to: peer.clone(),
+                    frame,
+                });
             }
         }
     }
@@ -181,7 +199,10 @@ impl Node {
     /// Retries sync batches whose acknowledgement is overdue; resumes after backoff.
     pub(crate) fn outboxes_timeout(&mut self) {
         let now = self.now;
-        let (min, max) = (self.cfg.timings.sync_retry_min, self.cfg.timings.sync_retry_max);
+        let (min, max) = (
+            self.cfg.timings.sync_retry_min,
+            self.cfg.timings.sync_retry_max,
+        );
         let mut resume = false;
         for ob in self.outboxes.map.values_mut() {
             if ob.inflight.front().is_some_and(|f| f.deadline <= now) {
@@ -227,7 +248,10 @@ impl Node {
         for rec in records {
             self.apply_record(rec, Some(from));
         }
-        self.emit(Output::Transmit { to: from.clone(), frame: encode_frame(&PeerMsg::SyncAck { batch }) });
+        self.emit(Output::Transmit {
+            to: from.clone(),
+            frame: encode_frame(&PeerMsg::SyncAck { batch }),
+        });
     }
 
     /// Applies one replicated record with the revision rules; counts the outcome.

@@ -34,7 +34,12 @@ impl Node {
         let chunk = self.cfg.limits.verify_chunk_entries.max(1);
         let frames: Vec<_> = entries
             .chunks(chunk)
-            .map(|c| encode_frame(&PeerMsg::Verify { round, entries: c.to_vec() }))
+            .map(|c| {
+                encode_frame(&PeerMsg::Verify {
+                    round,
+                    entries: c.to_vec(),
+                })
+            })
             .collect();
         for i in 0..self.members.peers.len() {
             if !self.members.peers[i].reachable() {
@@ -43,13 +48,21 @@ impl Node {
             let to = self.members.peers[i].id.clone();
             for f in &frames {
                 self.stats.verify_frames_sent += 1;
-                self.emit(Output::Transmit { to: to.clone(), frame: f.clone() });
+                self.emit(Output::Transmit {
+                    to: to.clone(),
+                    frame: f.clone(),
+                });
             }
         }
     }
 
     /// Checks a peer's verify list against what is held here.
-    pub(crate) fn on_verify(&mut self, from: &MemberId, round: u64, entries: Vec<(ClientId, Revision)>) {
+    pub(crate) fn on_verify(
+        &mut self,
+        from: &MemberId,
+        round: u64,
+        entries: Vec<(ClientId, Revision)>,
+    ) {
         let now = self.now;
         let mut mismatched = Vec::new();
         for (id, rev) in entries {
@@ -76,12 +89,19 @@ impl Node {
             }
         }
         if !mismatched.is_empty() {
-            self.emit(Output::Transmit { to: from.clone(), frame: encode_frame(&PeerMsg::VerifyReply { round, mismatched }) });
+            self.emit(Output::Transmit {
+                to: from.clone(),
+                frame: encode_frame(&PeerMsg::VerifyReply { round, mismatched }),
+            });
         }
     }
 
     /// Resends to `from` the clients it lacks or holds older.
-    pub(crate) fn on_verify_reply(&mut self, from: &MemberId, mismatched: Vec<(ClientId, Option<Revision>)>) {
+    pub(crate) fn on_verify_reply(
+        &mut self,
+        from: &MemberId,
+        mismatched: Vec<(ClientId, Option<Revision>)>,
+    ) {
         // The peer answers: whatever backoff its sync was in, it is reachable now.
         self.sync_peer_alive(from);
         for (id, theirs) in mismatched {

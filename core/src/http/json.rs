@@ -27,24 +27,6 @@ impl Serialize for Grouped<'_> {
     }
 }
 
-/// A host's `serviceName`.
-#[derive(Clone, Copy)]
-enum ServiceName<'a> {
-    /// From the service key.
-    Grouped(&'a ServiceKey),
-    /// Already grouped text.
-    Text(&'a str),
-}
-
-impl Serialize for ServiceName<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match *self {
-            ServiceName::Grouped(key) => Grouped(key).serialize(s),
-            ServiceName::Text(text) => s.serialize_str(text),
-        }
-    }
-}
-
 /// `{}`.
 struct EmptyObject;
 
@@ -66,8 +48,7 @@ struct HostJson<'a> {
     enabled: bool,
     ephemeral: bool,
     cluster_name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    service_name: Option<ServiceName<'a>>,
+    service_name: Grouped<'a>,
     metadata: &'a BTreeMap<String, String>,
     instance_heart_beat_interval: u64,
     instance_heart_beat_time_out: u64,
@@ -76,7 +57,7 @@ struct HostJson<'a> {
 }
 
 impl<'a> HostJson<'a> {
-    fn new(h: &'a HostView, service_name: Option<ServiceName<'a>>) -> Self {
+    fn new(h: &'a HostView, service: &'a ServiceKey) -> Self {
         HostJson {
             instance_id: &h.instance_id,
             ip: &h.ip,
@@ -86,7 +67,7 @@ impl<'a> HostJson<'a> {
             enabled: h.enabled,
             ephemeral: true,
             cluster_name: &h.cluster,
-            service_name,
+            service_name: Grouped(service),
             metadata: &h.metadata,
             instance_heart_beat_interval: h.beat_interval_ms,
             instance_heart_beat_time_out: h.beat_timeout_ms,
@@ -104,36 +85,8 @@ struct HostsJson<'a> {
 
 impl Serialize for HostsJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(
-            self.hosts
-                .iter()
-                .map(|h| HostJson::new(h, Some(ServiceName::Grouped(self.service)))),
-        )
+        s.collect_seq(self.hosts.iter().map(|h| HostJson::new(h, self.service)))
     }
-}
-
-/// Hosts of a catalog page, whose reply does not name the service: it is read back from each
-/// host's instance id when that has the generated shape `ip#port#cluster#group@@name`.
-struct CatalogHostsJson<'a>(&'a [HostView]);
-
-impl Serialize for CatalogHostsJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(
-            self.0
-                .iter()
-                .map(|h| HostJson::new(h, generated_service_name(h).map(ServiceName::Text))),
-        )
-    }
-}
-
-/// The `group@@name` tail of an instance id of the generated shape `ip#port#cluster#...`.
-fn generated_service_name(h: &HostView) -> Option<&str> {
-    let rest = h.instance_id.strip_prefix(&*h.ip)?.strip_prefix('#')?;
-    let rest = rest
-        .strip_prefix(h.port.to_string().as_str())?
-        .strip_prefix('#')?;
-    let rest = rest.strip_prefix(&*h.cluster)?.strip_prefix('#')?;
-    rest.contains(GROUP_SEPARATOR).then_some(rest)
 }
 
 /// Nacos's `ServiceInfo`: the answer of `/instance/list` and the `data` of a UDP push.
@@ -176,16 +129,21 @@ pub(crate) fn write_service_info(out: &mut Vec<u8>, view: &ServiceView, epoch_ms
 }
 
 /// Writes a catalog page `{"list":[..],"count":N}`.
-pub(crate) fn write_catalog(out: &mut Vec<u8>, hosts: &[HostView], count: u64) {
+pub(crate) fn write_catalog(
+    out: &mut Vec<u8>,
+    service: &ServiceKey,
+    hosts: &[HostView],
+    count: u64,
+) {
     #[derive(Serialize)]
     struct Catalog<'a> {
-        list: CatalogHostsJson<'a>,
+        list: HostsJson<'a>,
         count: u64,
     }
     write_json(
         out,
         &Catalog {
-            list: CatalogHostsJson(hosts),
+            list: HostsJson { hosts, service },
             count,
         },
     );

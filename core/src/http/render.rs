@@ -41,8 +41,12 @@ pub fn render_reply(reply: &Reply, keep_alive: bool, epoch_ms: u64, out: &mut Ve
             json::write_service_names(out, *count, names);
             (200, JSON)
         }
-        Reply::Catalog { count, hosts } => {
-            json::write_catalog(out, hosts, *count);
+        Reply::Catalog {
+            service,
+            count,
+            hosts,
+        } => {
+            json::write_catalog(out, service, hosts, *count);
             (200, JSON)
         }
         Reply::Metrics {

@@ -4,7 +4,9 @@
 mod view;
 
 use crate::config::{Limits, Timings};
-use crate::model::{ClientId, ClientRecord, Instances, Publication, Revision, ServiceKey, ServiceMeta};
+use crate::model::{
+    ClientId, ClientRecord, Instances, Publication, Revision, ServiceKey, ServiceMeta,
+};
 use crate::time::Timestamp;
 use crate::wire::Record;
 use hashbrown::{HashMap, HashSet};
@@ -38,12 +40,18 @@ pub(crate) struct Client {
 
 impl Client {
     fn instance_count(&self) -> usize {
-        self.record.publications.iter().map(|p| p.instances.len()).sum()
+        self.record
+            .publications
+            .iter()
+            .map(|p| p.instances.len())
+            .sum()
     }
 
     /// Index of the publication for `service`.
     pub fn find(&self, service: &ServiceKey) -> Result<usize, usize> {
-        self.record.publications.binary_search_by(|p| p.service.cmp(service))
+        self.record
+            .publications
+            .binary_search_by(|p| p.service.cmp(service))
     }
 }
 
@@ -74,7 +82,9 @@ impl LimitHit {
         match self {
             LimitHit::Clients => "too many clients on this member (limits.max_clients)",
             LimitHit::Services => "too many services on this member (limits.max_services)",
-            LimitHit::InstancesPerClient => "too many instances for one client (limits.max_instances_per_client)",
+            LimitHit::InstancesPerClient => {
+                "too many instances for one client (limits.max_instances_per_client)"
+            }
         }
     }
 }
@@ -202,7 +212,10 @@ impl Registry {
         if let Some(c) = self.clients.get(id) {
             return Some(Record::Client(c.record.clone()));
         }
-        self.tombstones.get(id).map(|t| Record::Deleted { id: id.clone(), revision: t.revision })
+        self.tombstones.get(id).map(|t| Record::Deleted {
+            id: id.clone(),
+            revision: t.revision,
+        })
     }
 
     fn service_entry(&mut self, service: &ServiceKey) -> Result<&mut ServiceEntry, LimitHit> {
@@ -210,7 +223,11 @@ impl Registry {
             if self.services.len() >= self.max_services {
                 return Err(LimitHit::Services);
             }
-            let entry = ServiceEntry { publishers: new_set(self.seed ^ 4), meta: None, empty_since: None };
+            let entry = ServiceEntry {
+                publishers: new_set(self.seed ^ 4),
+                meta: None,
+                empty_since: None,
+            };
             self.services.insert(service.clone(), entry);
         }
         Ok(self.services.get_mut(service).expect("inserted above"))
@@ -248,14 +265,29 @@ impl Registry {
             }
             let record = ClientRecord {
                 id: id.clone(),
-                revision: self.tombstones.get(id).map(|t| t.revision).unwrap_or_default(),
+                revision: self
+                    .tombstones
+                    .get(id)
+                    .map(|t| t.revision)
+                    .unwrap_or_default(),
                 publications: Vec::new(),
             };
-            self.clients.insert(id.clone(), Client { record, beats: SmallVec::new(), renewed: now, owned: true });
+            self.clients.insert(
+                id.clone(),
+                Client {
+                    record,
+                    beats: SmallVec::new(),
+                    renewed: now,
+                    owned: true,
+                },
+            );
         }
         let client = self.clients.get(id).expect("inserted above");
         let pos = client.find(service);
-        let old_len = pos.ok().map(|i| client.record.publications[i].instances.len()).unwrap_or(0);
+        let old_len = pos
+            .ok()
+            .map(|i| client.record.publications[i].instances.len())
+            .unwrap_or(0);
         if client.instance_count() - old_len + instances.len() > self.max_instances_per_client {
             self.drop_if_empty(id);
             return Err(LimitHit::InstancesPerClient);
@@ -281,7 +313,13 @@ impl Registry {
             }
             Err(i) => {
                 self.instances += instances.len();
-                client.record.publications.insert(i, Publication { service: service.clone(), instances });
+                client.record.publications.insert(
+                    i,
+                    Publication {
+                        service: service.clone(),
+                        instances,
+                    },
+                );
                 client.beats.insert(i, now);
                 true
             }
@@ -293,15 +331,28 @@ impl Registry {
     }
 
     fn drop_if_empty(&mut self, id: &ClientId) {
-        if self.clients.get(id).is_some_and(|c| c.record.publications.is_empty()) {
+        if self
+            .clients
+            .get(id)
+            .is_some_and(|c| c.record.publications.is_empty())
+        {
             self.clients.remove(id);
         }
     }
 
     /// Removes what client `id` publishes in `service`. Returns whether it published there.
-    pub(crate) fn remove_publication(&mut self, id: &ClientId, service: &ServiceKey, now: Timestamp) -> bool {
-        let Some(client) = self.clients.get_mut(id) else { return false };
-        let Ok(i) = client.find(service) else { return false };
+    pub(crate) fn remove_publication(
+        &mut self,
+        id: &ClientId,
+        service: &ServiceKey,
+        now: Timestamp,
+    ) -> bool {
+        let Some(client) = self.clients.get_mut(id) else {
+            return false;
+        };
+        let Ok(i) = client.find(service) else {
+            return false;
+        };
         let p = client.record.publications.remove(i);
         client.beats.remove(i);
         self.instances -= p.instances.len();
@@ -312,12 +363,15 @@ impl Registry {
     /// Removes a client entirely and leaves a tombstone at `revision`.
     pub(crate) fn delete_client(&mut self, id: &ClientId, revision: Revision, now: Timestamp) {
         self.forget_client(id, now);
-        self.tombstones.insert(id.clone(), Tombstone { revision, at: now });
+        self.tombstones
+            .insert(id.clone(), Tombstone { revision, at: now });
     }
 
     /// Removes a client without a tombstone (a replica that expired). Returns whether it was held.
     pub(crate) fn forget_client(&mut self, id: &ClientId, now: Timestamp) -> bool {
-        let Some(client) = self.clients.remove(id) else { return false };
+        let Some(client) = self.clients.remove(id) else {
+            return false;
+        };
         for p in &client.record.publications {
             self.instances -= p.instances.len();
             self.unindex(id, &p.service, now);
@@ -370,11 +424,17 @@ impl Registry {
         let old: Vec<ServiceKey> = self
             .clients
             .get(&rec.id)
-            .map(|c| c.record.publications.iter().map(|p| p.service.clone()).collect())
+            .map(|c| {
+                c.record
+                    .publications
+                    .iter()
+                    .map(|p| p.service.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         for p in &rec.publications {
-            if old.binary_search(&p.service).is_err() {
-                if self.index(&rec.id, &p.service).is_err() {
+            if old.binary_search(&p.service).is_err() && self.index(&rec.id, &p.service).is_err() {
+                {
                     for q in &rec.publications {
                         if old.binary_search(&q.service).is_err() {
                             self.unindex(&rec.id, &q.service, now);
@@ -392,7 +452,10 @@ impl Registry {
         if let Some(prev) = &prev {
             for p in &prev.record.publications {
                 self.instances -= p.instances.len();
-                match rec.publications.binary_search_by(|q| q.service.cmp(&p.service)) {
+                match rec
+                    .publications
+                    .binary_search_by(|q| q.service.cmp(&p.service))
+                {
                     Ok(j) if rec.publications[j].instances == p.instances => {}
                     Ok(_) => {
                         self.changed.insert(p.service.clone());
@@ -408,7 +471,15 @@ impl Registry {
             }
         }
         let beats = rec.publications.iter().map(|_| now).collect();
-        self.clients.insert(rec.id.clone(), Client { record: rec, beats, renewed: now, owned: false });
+        self.clients.insert(
+            rec.id.clone(),
+            Client {
+                record: rec,
+                beats,
+                renewed: now,
+                owned: false,
+            },
+        );
         Applied::Newer
     }
 
@@ -454,11 +525,13 @@ impl Registry {
         keep: impl Fn(&ServiceKey) -> bool,
     ) -> (u64, u64) {
         let before = self.tombstones.len();
-        self.tombstones.retain(|_, t| now.since(t.at) < tombstone_ttl);
+        self.tombstones
+            .retain(|_, t| now.since(t.at) < tombstone_ttl);
         let tombs = (before - self.tombstones.len()) as u64;
         let before = self.services.len();
         self.services.retain(|k, e| {
-            let idle_empty = e.publishers.is_empty() && e.empty_since.is_some_and(|t| now.since(t) >= empty_ttl);
+            let idle_empty =
+                e.publishers.is_empty() && e.empty_since.is_some_and(|t| now.since(t) >= empty_ttl);
             let meta_dead = e.meta.as_ref().is_none_or(|m| m.deleted);
             !(idle_empty && meta_dead) || keep(k)
         });

@@ -19,7 +19,10 @@ fn record(ip: &str, port: u16, service: &str, revision: Revision) -> ClientRecor
     ClientRecord {
         id: ClientId::ip_port(ip, port),
         revision,
-        publications: vec![Publication { service: svc(service), instances: smallvec![Instance::new(ip, port)] }],
+        publications: vec![Publication {
+            service: svc(service),
+            instances: smallvec![Instance::new(ip, port)],
+        }],
     }
 }
 
@@ -30,26 +33,57 @@ fn one_instance_per_service_per_client_replaces_the_old_one() {
     let mut r = reg();
     let id = ClientId::ip_port("10.0.0.1", 80);
     let mut a = Instance::new("10.0.0.1", 80);
-    r.put_publication(&id, &svc("s"), smallvec![a.clone()], T).unwrap();
+    r.put_publication(&id, &svc("s"), smallvec![a.clone()], T)
+        .unwrap();
     a.cluster = "OTHER".into();
-    assert!(r.put_publication(&id, &svc("s"), smallvec![a.clone()], T).unwrap());
+    assert!(r
+        .put_publication(&id, &svc("s"), smallvec![a.clone()], T)
+        .unwrap());
     let view = r.list(&svc("s"), "", false, &Timings::default(), 3000);
     assert_eq!(view.hosts.len(), 1);
     assert_eq!(&*view.hosts[0].cluster, "OTHER");
     assert_eq!(r.instance_count(), 1);
-    assert!(!r.put_publication(&id, &svc("s"), smallvec![a], T).unwrap(), "identical put changes nothing");
+    assert!(
+        !r.put_publication(&id, &svc("s"), smallvec![a], T).unwrap(),
+        "identical put changes nothing"
+    );
 }
 
 #[test]
 fn replicas_apply_only_newer_revisions() {
     let mut r = reg();
-    assert_eq!(r.apply(Record::Client(record("1.1.1.1", 1, "a", rev(5))), T), Applied::Newer);
-    assert_eq!(r.apply(Record::Client(record("1.1.1.1", 1, "b", rev(4))), T), Applied::Stale);
-    assert_eq!(r.apply(Record::Client(record("1.1.1.1", 1, "a", rev(5))), T), Applied::Same);
-    assert!(r.list(&svc("b"), "", false, &Timings::default(), 0).hosts.is_empty());
-    assert_eq!(r.apply(Record::Client(record("1.1.1.1", 1, "b", rev(6))), T), Applied::Newer);
-    assert!(r.list(&svc("a"), "", false, &Timings::default(), 0).hosts.is_empty(), "moved out of a");
-    assert_eq!(r.list(&svc("b"), "", false, &Timings::default(), 0).hosts.len(), 1);
+    assert_eq!(
+        r.apply(Record::Client(record("1.1.1.1", 1, "a", rev(5))), T),
+        Applied::Newer
+    );
+    assert_eq!(
+        r.apply(Record::Client(record("1.1.1.1", 1, "b", rev(4))), T),
+        Applied::Stale
+    );
+    assert_eq!(
+        r.apply(Record::Client(record("1.1.1.1", 1, "a", rev(5))), T),
+        Applied::Same
+    );
+    assert!(r
+        .list(&svc("b"), "", false, &Timings::default(), 0)
+        .hosts
+        .is_empty());
+    assert_eq!(
+        r.apply(Record::Client(record("1.1.1.1", 1, "b", rev(6))), T),
+        Applied::Newer
+    );
+    assert!(
+        r.list(&svc("a"), "", false, &Timings::default(), 0)
+            .hosts
+            .is_empty(),
+        "moved out of a"
+    );
+    assert_eq!(
+        r.list(&svc("b"), "", false, &Timings::default(), 0)
+            .hosts
+            .len(),
+        1
+    );
     assert_eq!(r.instance_count(), 1);
 }
 
@@ -58,16 +92,43 @@ fn tombstones_stop_resurrection_by_older_data() {
     let mut r = reg();
     let id = ClientId::ip_port("1.1.1.1", 1);
     r.apply(Record::Client(record("1.1.1.1", 1, "a", rev(5))), T);
-    assert_eq!(r.apply(Record::Deleted { id: id.clone(), revision: rev(6) }, T), Applied::Newer);
+    assert_eq!(
+        r.apply(
+            Record::Deleted {
+                id: id.clone(),
+                revision: rev(6)
+            },
+            T
+        ),
+        Applied::Newer
+    );
     assert_eq!(r.client_count(), 0);
-    assert_eq!(r.apply(Record::Client(record("1.1.1.1", 1, "a", rev(5))), T), Applied::Stale);
-    assert_eq!(r.apply(Record::Client(record("1.1.1.1", 1, "a", rev(6))), T), Applied::Stale);
+    assert_eq!(
+        r.apply(Record::Client(record("1.1.1.1", 1, "a", rev(5))), T),
+        Applied::Stale
+    );
+    assert_eq!(
+        r.apply(Record::Client(record("1.1.1.1", 1, "a", rev(6))), T),
+        Applied::Stale
+    );
     assert_eq!(r.client_count(), 0);
     // a newer registration after the deletion is accepted
-    assert_eq!(r.apply(Record::Client(record("1.1.1.1", 1, "a", rev(7))), T), Applied::Newer);
+    assert_eq!(
+        r.apply(Record::Client(record("1.1.1.1", 1, "a", rev(7))), T),
+        Applied::Newer
+    );
     assert_eq!(r.tombstone(&id), None);
     // an old deletion does not remove the newer client
-    assert_eq!(r.apply(Record::Deleted { id, revision: rev(6) }, T), Applied::Stale);
+    assert_eq!(
+        r.apply(
+            Record::Deleted {
+                id,
+                revision: rev(6)
+            },
+            T
+        ),
+        Applied::Stale
+    );
     assert_eq!(r.client_count(), 1);
 }
 
@@ -104,7 +165,13 @@ fn list_filters_clusters_and_disabled_and_sorts() {
         let mut i = Instance::new("10.0.0.1", port);
         i.cluster = cluster.into();
         i.enabled = enabled;
-        r.put_publication(&ClientId::ip_port("10.0.0.1", port), &svc("s"), smallvec![i], T).unwrap();
+        r.put_publication(
+            &ClientId::ip_port("10.0.0.1", port),
+            &svc("s"),
+            smallvec![i],
+            T,
+        )
+        .unwrap();
     }
     let t = Timings::default();
     let ports = |v: crate::request::ServiceView| v.hosts.iter().map(|h| h.port).collect::<Vec<_>>();
@@ -116,15 +183,31 @@ fn list_filters_clusters_and_disabled_and_sorts() {
 
 #[test]
 fn limits_refuse_new_clients_and_services() {
-    let limits = Limits { max_clients: 2, max_services: 2, max_instances_per_client: 2, ..Limits::default() };
+    let limits = Limits {
+        max_clients: 2,
+        max_services: 2,
+        max_instances_per_client: 2,
+        ..Limits::default()
+    };
     let mut r = Registry::new(1, &limits);
     let i = |p| smallvec![Instance::new("1.1.1.1", p)];
-    r.put_publication(&ClientId::ip_port("1.1.1.1", 1), &svc("a"), i(1), T).unwrap();
-    r.put_publication(&ClientId::ip_port("1.1.1.1", 2), &svc("b"), i(2), T).unwrap();
-    assert_eq!(r.put_publication(&ClientId::ip_port("1.1.1.1", 3), &svc("a"), i(3), T), Err(LimitHit::Clients));
-    assert_eq!(r.put_publication(&ClientId::ip_port("1.1.1.1", 1), &svc("c"), i(1), T), Err(LimitHit::Services));
+    r.put_publication(&ClientId::ip_port("1.1.1.1", 1), &svc("a"), i(1), T)
+        .unwrap();
+    r.put_publication(&ClientId::ip_port("1.1.1.1", 2), &svc("b"), i(2), T)
+        .unwrap();
+    assert_eq!(
+        r.put_publication(&ClientId::ip_port("1.1.1.1", 3), &svc("a"), i(3), T),
+        Err(LimitHit::Clients)
+    );
+    assert_eq!(
+        r.put_publication(&ClientId::ip_port("1.1.1.1", 1), &svc("c"), i(1), T),
+        Err(LimitHit::Services)
+    );
     let three: Instances = (0..3).map(|p| Instance::new("1.1.1.1", p)).collect();
-    assert_eq!(r.put_publication(&ClientId::ip_port("1.1.1.1", 1), &svc("a"), three, T), Err(LimitHit::InstancesPerClient));
+    assert_eq!(
+        r.put_publication(&ClientId::ip_port("1.1.1.1", 1), &svc("a"), three, T),
+        Err(LimitHit::InstancesPerClient)
+    );
     assert_eq!(r.client_count(), 2);
     assert_eq!(r.instance_count(), 2);
 }
@@ -133,10 +216,17 @@ fn limits_refuse_new_clients_and_services() {
 fn garbage_collection_drops_old_tombstones_and_empty_services() {
     let mut r = reg();
     let id = ClientId::ip_port("1.1.1.1", 1);
-    r.put_publication(&id, &svc("a"), smallvec![Instance::new("1.1.1.1", 1)], T).unwrap();
+    r.put_publication(&id, &svc("a"), smallvec![Instance::new("1.1.1.1", 1)], T)
+        .unwrap();
     r.delete_client(&id, rev(9), Timestamp::from_millis(1000));
     let d = core::time::Duration::from_secs(60);
-    assert_eq!(r.collect_garbage(Timestamp::from_millis(30_000), d, d, |_| false), (0, 0));
-    assert_eq!(r.collect_garbage(Timestamp::from_millis(61_000), d, d, |_| false), (1, 1));
+    assert_eq!(
+        r.collect_garbage(Timestamp::from_millis(30_000), d, d, |_| false),
+        (0, 0)
+    );
+    assert_eq!(
+        r.collect_garbage(Timestamp::from_millis(61_000), d, d, |_| false),
+        (1, 1)
+    );
     assert_eq!(r.service_count(), 0);
 }

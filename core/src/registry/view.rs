@@ -3,7 +3,9 @@
 
 use super::Registry;
 use crate::config::Timings;
-use crate::model::{Instance, ServiceKey, META_BEAT_INTERVAL, META_BEAT_TIMEOUT, META_DELETE_TIMEOUT};
+use crate::model::{
+    Instance, ServiceKey, META_BEAT_INTERVAL, META_BEAT_TIMEOUT, META_DELETE_TIMEOUT,
+};
 use crate::request::{HostView, ServiceView};
 
 pub(super) fn host_view(service: &ServiceKey, i: &Instance, t: &Timings) -> HostView {
@@ -16,9 +18,15 @@ pub(super) fn host_view(service: &ServiceKey, i: &Instance, t: &Timings) -> Host
         enabled: i.enabled,
         cluster: i.cluster.clone(),
         metadata: i.metadata.clone(),
-        beat_interval_ms: i.preserved_millis(META_BEAT_INTERVAL).unwrap_or(t.beat_interval.as_millis() as u64),
-        beat_timeout_ms: i.preserved_millis(META_BEAT_TIMEOUT).unwrap_or(t.beat_timeout.as_millis() as u64),
-        delete_timeout_ms: i.preserved_millis(META_DELETE_TIMEOUT).unwrap_or(t.delete_timeout.as_millis() as u64),
+        beat_interval_ms: i
+            .preserved_millis(META_BEAT_INTERVAL)
+            .unwrap_or(t.beat_interval.as_millis() as u64),
+        beat_timeout_ms: i
+            .preserved_millis(META_BEAT_TIMEOUT)
+            .unwrap_or(t.beat_timeout.as_millis() as u64),
+        delete_timeout_ms: i
+            .preserved_millis(META_DELETE_TIMEOUT)
+            .unwrap_or(t.delete_timeout.as_millis() as u64),
     }
 }
 
@@ -38,8 +46,12 @@ pub(super) fn list(
     let entry = reg.services.get(service);
     if let Some(entry) = entry {
         for id in &entry.publishers {
-            let Some(client) = reg.clients.get(id) else { continue };
-            let Ok(i) = client.find(service) else { continue };
+            let Some(client) = reg.clients.get(id) else {
+                continue;
+            };
+            let Ok(i) = client.find(service) else {
+                continue;
+            };
             for inst in &client.record.publications[i].instances {
                 if inst.enabled && cluster_matches(clusters, &inst.cluster) {
                     hosts.push(host_view(service, inst, timings));
@@ -49,7 +61,10 @@ pub(super) fn list(
     }
     // Stable order: consumers diff lists between polls.
     hosts.sort_by(|a, b| (&*a.ip, a.port, &*a.cluster).cmp(&(&*b.ip, b.port, &*b.cluster)));
-    let threshold = entry.and_then(|e| e.meta.as_ref()).filter(|m| !m.deleted).map(|m| m.protect_threshold);
+    let threshold = entry
+        .and_then(|e| e.meta.as_ref())
+        .filter(|m| !m.deleted)
+        .map(|m| m.protect_threshold);
     let mut reach = false;
     if let Some(threshold) = threshold {
         if threshold > 0.0 && !hosts.is_empty() {

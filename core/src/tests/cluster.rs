@@ -12,7 +12,9 @@ fn no_beat_expiry(c: &mut Config) {
 
 /// A port of 10.9.9.9 whose ip-port client member `k` of `n` is responsible for.
 fn port_owned_by(net: &Net, k: usize) -> u16 {
-    (1000..2000).find(|&p| net.owner_of("10.9.9.9", p) == k).unwrap()
+    (1000..2000)
+        .find(|&p| net.owner_of("10.9.9.9", p) == k)
+        .unwrap()
 }
 
 #[test]
@@ -20,9 +22,23 @@ fn responsible_member_matches_the_nacos_hash_vectors() {
     let mut net = Net::new(3);
     let sorted: Vec<_> = net.ids.clone();
     // "10.0.0.5:8080" -> index 2 of 3; "127.0.0.1:18081" -> index 1 of 3
-    assert_eq!(net.nodes[0].responsible_member("10.0.0.5", 8080), &sorted[2]);
-    assert_eq!(net.nodes[1].responsible_member("127.0.0.1", 18081), &sorted[1]);
-    let Reply::Responsible { server } = net.request(0, Request::DistroClient { ip: "10.0.0.5".into(), port: 8080 }) else { panic!() };
+    assert_eq!(
+        net.nodes[0].responsible_member("10.0.0.5", 8080),
+        &sorted[2]
+    );
+    assert_eq!(
+        net.nodes[1].responsible_member("127.0.0.1", 18081),
+        &sorted[1]
+    );
+    let Reply::Responsible { server } = net.request(
+        0,
+        Request::DistroClient {
+            ip: "10.0.0.5".into(),
+            port: 8080,
+        },
+    ) else {
+        panic!()
+    };
     assert_eq!(server, sorted[2]);
 }
 
@@ -35,14 +51,24 @@ fn a_write_at_another_member_is_forwarded_to_the_responsible_one() {
     assert_eq!(net.nodes[2].stats().forwards_served, 1);
     let id = ClientId::ip_port("10.9.9.9", port);
     let rev = net.nodes[2].registry().client(&id).unwrap().revision;
-    assert_eq!(rev.writer, crate::model::writer_number(&net.ids[2]), "the responsible member wrote it");
+    assert_eq!(
+        rev.writer,
+        crate::model::writer_number(&net.ids[2]),
+        "the responsible member wrote it"
+    );
     net.run_for(Duration::from_millis(10));
     for i in 0..3 {
         assert_eq!(net.hosts(i, "svc").len(), 1, "visible at member {i}");
         assert_eq!(net.nodes[i].registry().client(&id).unwrap().revision, rev);
     }
     // beats are forwarded too, and only the responsible member counts them
-    let Reply::Beat { code, client_beat_interval_ms } = net.request(1, beat("svc", "10.9.9.9", port)) else { panic!() };
+    let Reply::Beat {
+        code,
+        client_beat_interval_ms,
+    } = net.request(1, beat("svc", "10.9.9.9", port))
+    else {
+        panic!()
+    };
     assert_eq!((code, client_beat_interval_ms), (BEAT_OK, 5000));
     assert_eq!(net.nodes[2].stats().beats, 1);
     assert_eq!(net.nodes[1].stats().beats, 0);
@@ -59,7 +85,11 @@ fn a_write_for_an_unreachable_responsible_member_is_served_locally() {
     assert_eq!(net.hosts(1, "svc").len(), 1);
     net.partition(0, 2, false);
     net.run_for(Duration::from_secs(12));
-    assert_eq!(net.hosts(2, "svc").len(), 1, "repaired after the partition heals");
+    assert_eq!(
+        net.hosts(2, "svc").len(),
+        1,
+        "repaired after the partition heals"
+    );
 }
 
 #[test]
@@ -70,24 +100,46 @@ fn forward_timeout_falls_back_to_serving_locally() {
     let reply = net.request(0, register("svc", "10.9.9.9", port));
     assert_eq!(reply, Reply::Ok);
     assert_eq!(net.nodes[0].stats().forward_timeouts, 1);
-    assert!(net.now >= Timestamp::from_millis(2000), "answered after the 2 s forward timeout");
+    assert!(
+        net.now >= Timestamp::from_millis(2000),
+        "answered after the 2 s forward timeout"
+    );
 }
 
 #[test]
 fn changes_sync_to_every_member_in_one_batch_per_peer() {
     let mut net = Net::new(3);
     let now = net.now;
-    // one input that changes 50 clients (a batch register on a native connection is one client;
-    // use many requests inside one drain instead)
-    for p in 0..50u16 {
-        let port = port_owned_by(&net, 0) + p * 0; // same owner for all
-        let _ = port;
-    }
+    // one input (a batch register of 50 instances) changes one client: one frame per peer
     let before = net.nodes[0].stats().sync_frames_sent;
-    net.input(0, Input::ConnectionOpened { now, conn: ConnId(9) }).unwrap();
-    let instances = (0..50).map(|p| Instance::new("10.7.7.7", 7000 + p)).collect();
-    net.client_msg(0, ConnId(9), &wire::ClientMsg::Request { id: RequestId(1), request: Request::BatchRegister { service: svc("batch"), instances } }).unwrap();
-    assert_eq!(net.nodes[0].stats().sync_frames_sent - before, 2, "one frame per peer");
+    net.input(
+        0,
+        Input::ConnectionOpened {
+            now,
+            conn: ConnId(9),
+        },
+    )
+    .unwrap();
+    let instances = (0..50)
+        .map(|p| Instance::new("10.7.7.7", 7000 + p))
+        .collect();
+    net.client_msg(
+        0,
+        ConnId(9),
+        &wire::ClientMsg::Request {
+            id: RequestId(1),
+            request: Request::BatchRegister {
+                service: svc("batch"),
+                instances,
+            },
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        net.nodes[0].stats().sync_frames_sent - before,
+        2,
+        "one frame per peer"
+    );
     net.run_for(Duration::from_millis(5));
     for i in 0..3 {
         assert_eq!(net.hosts(i, "batch").len(), 50);
@@ -99,7 +151,9 @@ fn a_dead_peer_does_not_delay_sync_to_the_others_and_gets_retried() {
     let mut net = Net::new(3);
     let port = port_owned_by(&net, 0);
     // member 2 never acknowledges anything (slow/dead), but its link is up
-    net.filter = Some(Box::new(|_, to, m| !(to == 2 && matches!(m, PeerMsg::Sync { .. }))));
+    net.filter = Some(Box::new(|_, to, m| {
+        !(to == 2 && matches!(m, PeerMsg::Sync { .. }))
+    }));
     net.request(0, register("svc", "10.9.9.9", port));
     net.run_for(Duration::from_millis(5));
     assert_eq!(net.hosts(1, "svc").len(), 1, "member 1 got it at once");
@@ -115,12 +169,28 @@ fn a_dead_peer_does_not_delay_sync_to_the_others_and_gets_retried() {
 fn verify_renews_replicas_past_the_expiry_time() {
     let mut net = Net::new(2);
     let now = net.now;
-    net.input(0, Input::ConnectionOpened { now, conn: ConnId(9) }).unwrap();
-    net.client_msg(0, ConnId(9), &wire::ClientMsg::Request { id: RequestId(1), request: register("svc", "10.1.1.1", 1) }).unwrap();
+    net.input(
+        0,
+        Input::ConnectionOpened {
+            now,
+            conn: ConnId(9),
+        },
+    )
+    .unwrap();
+    net.client_msg(
+        0,
+        ConnId(9),
+        &wire::ClientMsg::Request {
+            id: RequestId(1),
+            request: register("svc", "10.1.1.1", 1),
+        },
+    )
+    .unwrap();
     // keep the connection alive with probe answers
     for _ in 0..25 {
         net.run_for(Duration::from_secs(10));
-        net.client_msg(0, ConnId(9), &wire::ClientMsg::ProbeAck).unwrap();
+        net.client_msg(0, ConnId(9), &wire::ClientMsg::ProbeAck)
+            .unwrap();
     }
     assert!(net.now > Timestamp::from_millis(240_000));
     assert_eq!(net.hosts(1, "svc").len(), 1, "renewed by verify");
@@ -131,15 +201,33 @@ fn verify_renews_replicas_past_the_expiry_time() {
 fn a_replica_not_renewed_expires_after_three_minutes() {
     let mut net = Net::new(2);
     let now = net.now;
-    net.input(0, Input::ConnectionOpened { now, conn: ConnId(9) }).unwrap();
-    net.client_msg(0, ConnId(9), &wire::ClientMsg::Request { id: RequestId(1), request: register("svc", "10.1.1.1", 1) }).unwrap();
+    net.input(
+        0,
+        Input::ConnectionOpened {
+            now,
+            conn: ConnId(9),
+        },
+    )
+    .unwrap();
+    net.client_msg(
+        0,
+        ConnId(9),
+        &wire::ClientMsg::Request {
+            id: RequestId(1),
+            request: register("svc", "10.1.1.1", 1),
+        },
+    )
+    .unwrap();
     net.run_for(Duration::from_millis(10));
     assert_eq!(net.hosts(1, "svc").len(), 1);
     // member 0 stays UP (pings pass) but its verify and sync never reach member 1
-    net.filter = Some(Box::new(|from, _, m| !(from == 0 && matches!(m, PeerMsg::Verify { .. } | PeerMsg::Sync { .. }))));
+    net.filter = Some(Box::new(|from, _, m| {
+        !(from == 0 && matches!(m, PeerMsg::Verify { .. } | PeerMsg::Sync { .. }))
+    }));
     for _ in 0..17 {
         net.run_for(Duration::from_secs(10));
-        net.client_msg(0, ConnId(9), &wire::ClientMsg::ProbeAck).unwrap();
+        net.client_msg(0, ConnId(9), &wire::ClientMsg::ProbeAck)
+            .unwrap();
     }
     assert!(net.now < Timestamp::from_millis(180_000));
     assert_eq!(net.hosts(1, "svc").len(), 1, "still there before 3 min");
@@ -174,9 +262,14 @@ fn verify_alone_repairs_a_missed_change() {
     net.filter = Some(Box::new(|_, _, m| !matches!(m, PeerMsg::Sync { .. })));
     net.request(0, register("svc", "10.9.9.9", port));
     net.run_for(Duration::from_secs(4));
-    net.filter = Some(Box::new(|_, _, m| !matches!(m, PeerMsg::Sync { batch: 1, .. })));
+    net.filter = Some(Box::new(|_, _, m| {
+        !matches!(m, PeerMsg::Sync { batch: 1, .. })
+    }));
     net.run_for(Duration::from_secs(8));
-    assert!(net.nodes[0].stats().verify_mismatches >= 1, "verify found the gap");
+    assert!(
+        net.nodes[0].stats().verify_mismatches >= 1,
+        "verify found the gap"
+    );
     assert_eq!(net.hosts(1, "svc").len(), 1, "and the resend filled it");
 }
 
@@ -190,19 +283,32 @@ fn a_starting_member_is_not_ready_until_its_snapshot_loads() {
     net.crash(2);
     net.run_for(Duration::from_secs(1));
     // member 2 restarts; snapshot answers are held back for a while
-    net.filter = Some(Box::new(|_, to, m| !(to == 2 && matches!(m, PeerMsg::SnapshotChunk { .. }))));
+    net.filter = Some(Box::new(|_, to, m| {
+        !(to == 2 && matches!(m, PeerMsg::SnapshotChunk { .. }))
+    }));
     let mut cfg = config(3, 2);
     no_beat_expiry(&mut cfg);
     net.restart(2, cfg);
     net.run_for(Duration::from_secs(20));
     assert!(!net.nodes[2].is_ready());
-    assert_eq!(net.nodes[2].stats().verify_frames_sent, 0, "no verify before ready");
+    assert_eq!(
+        net.nodes[2].stats().verify_frames_sent,
+        0,
+        "no verify before ready"
+    );
     assert_eq!(net.nodes[2].stats().replicas_expired, 0);
     net.filter = None;
     net.run_for(Duration::from_secs(31));
     assert!(net.nodes[2].is_ready());
     assert_eq!(net.hosts(2, "svc").len(), 30);
-    assert!(net.events.iter().any(|(i, _, e)| *i == 2 && matches!(e, Event::Ready { snapshot_from: Some(_), records: 30 })));
+    assert!(net.events.iter().any(|(i, _, e)| *i == 2
+        && matches!(
+            e,
+            Event::Ready {
+                snapshot_from: Some(_),
+                records: 30
+            }
+        )));
 }
 
 #[test]
@@ -217,14 +323,19 @@ fn snapshot_comes_in_bounded_chunks_and_moves_to_the_next_member_on_failure() {
     net.run_for(Duration::from_secs(1));
     net.crash(2);
     // the first member in sorted order (member 0) never answers snapshot requests
-    net.filter = Some(Box::new(|from, _, m| !(from == 0 && matches!(m, PeerMsg::SnapshotChunk { .. }))));
+    net.filter = Some(Box::new(|from, _, m| {
+        !(from == 0 && matches!(m, PeerMsg::SnapshotChunk { .. }))
+    }));
     let mut cfg = config(3, 2);
     no_beat_expiry(&mut cfg);
     net.restart(2, cfg);
     net.run_for(Duration::from_secs(35));
     assert!(net.nodes[2].is_ready());
     assert_eq!(net.hosts(2, "svc").len(), 30);
-    assert!(net.nodes[1].stats().snapshot_chunks_served >= 5, "30 clients in chunks of 7");
+    assert!(
+        net.nodes[1].stats().snapshot_chunks_served >= 5,
+        "30 clients in chunks of 7"
+    );
     assert!(net.nodes[2].stats().snapshot_failures >= 1);
 }
 
@@ -232,7 +343,16 @@ fn snapshot_comes_in_bounded_chunks_and_moves_to_the_next_member_on_failure() {
 fn the_readiness_gate_opens_after_its_timeout_without_a_snapshot() {
     let mut net = Net::with(2, |c| c.timings.snapshot_gate = Duration::from_secs(10));
     net.crash(1);
-    net.restart(1, Config { timings: Timings { snapshot_gate: Duration::from_secs(10), ..Timings::default() }, ..config(2, 1) });
+    net.restart(
+        1,
+        Config {
+            timings: Timings {
+                snapshot_gate: Duration::from_secs(10),
+                ..Timings::default()
+            },
+            ..config(2, 1)
+        },
+    );
     net.crash(0);
     net.run_for(Duration::from_secs(9));
     assert!(!net.nodes[1].is_ready());
@@ -249,7 +369,11 @@ fn members_turn_suspicious_then_down_and_responsibility_moves() {
     net.crash(2);
     net.run_for(Duration::from_secs(3));
     assert_eq!(net.nodes[0].members()[2].state, "SUSPICIOUS");
-    assert_eq!(net.nodes[0].responsible_member("10.9.9.9", port), &net.ids[2], "suspicious stays on the ring");
+    assert_eq!(
+        net.nodes[0].responsible_member("10.9.9.9", port),
+        &net.ids[2],
+        "suspicious stays on the ring"
+    );
     net.run_for(Duration::from_secs(7));
     assert_eq!(net.nodes[0].members()[2].state, "DOWN");
     let new_owner = net.owner_of("10.9.9.9", port);
@@ -285,31 +409,67 @@ fn membership_change_moves_responsibility() {
     let now = net.now;
     // member 2 keeps running with the old list: what it sends must no longer count
     for i in 0..2 {
-        net.input(i, Input::SetMembers { now, members: two.clone() }).unwrap();
+        net.input(
+            i,
+            Input::SetMembers {
+                now,
+                members: two.clone(),
+            },
+        )
+        .unwrap();
     }
     let owner = net.owner_of("10.9.9.9", port);
     assert!(owner < 2);
-    assert_eq!(net.nodes[owner].responsible_member("10.9.9.9", port), &net.ids[owner]);
+    assert_eq!(
+        net.nodes[owner].responsible_member("10.9.9.9", port),
+        &net.ids[owner]
+    );
     for _ in 0..8 {
         net.run_for(Duration::from_secs(5));
         net.request(1 - owner, beat("svc", "10.9.9.9", port));
     }
-    assert_eq!(net.hosts(owner, "svc").len(), 1, "beats reach the new owner");
+    assert_eq!(
+        net.hosts(owner, "svc").len(),
+        1,
+        "beats reach the new owner"
+    );
     assert!(net.nodes[owner].stats().beats >= 8);
-    assert!(net.nodes[0].stats().rejected_frames + net.nodes[1].stats().rejected_frames > 0, "the removed member was shut out");
+    assert!(
+        net.nodes[0].stats().rejected_frames + net.nodes[1].stats().rejected_frames > 0,
+        "the removed member was shut out"
+    );
 }
 
 #[test]
 fn service_settings_replicate_to_every_member() {
     let mut net = Net::new(3);
-    let create = Request::CreateService { service: svc("s"), protect_threshold: 0.8, metadata: Default::default() };
+    let create = Request::CreateService {
+        service: svc("s"),
+        protect_threshold: 0.8,
+        metadata: Default::default(),
+    };
     assert_eq!(net.request(1, create), Reply::Ok);
     net.run_for(Duration::from_millis(10));
     for i in 0..3 {
-        assert_eq!(net.nodes[i].registry().service_meta(&svc("s")).unwrap().protect_threshold, 0.8);
+        assert_eq!(
+            net.nodes[i]
+                .registry()
+                .service_meta(&svc("s"))
+                .unwrap()
+                .protect_threshold,
+            0.8
+        );
     }
     net.crash(0);
     net.restart(0, config(3, 0));
     net.run_for(Duration::from_secs(1));
-    assert_eq!(net.nodes[0].registry().service_meta(&svc("s")).unwrap().protect_threshold, 0.8, "and come with the snapshot");
+    assert_eq!(
+        net.nodes[0]
+            .registry()
+            .service_meta(&svc("s"))
+            .unwrap()
+            .protect_threshold,
+        0.8,
+        "and come with the snapshot"
+    );
 }

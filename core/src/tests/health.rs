@@ -6,31 +6,70 @@ use crate::*;
 use core::time::Duration;
 
 fn healthy(net: &Net, i: usize, service: &str, port: u16) -> Option<bool> {
-    net.hosts(i, service).iter().find(|h| h.port == port).map(|h| h.healthy)
+    net.hosts(i, service)
+        .iter()
+        .find(|h| h.port == port)
+        .map(|h| h.healthy)
 }
 
 #[test]
 fn beat_timeline_healthy_then_unhealthy_then_gone_then_delete_synced() {
     let mut net = Net::new(2);
-    let port = (1000..2000).find(|&p| net.owner_of("10.3.3.3", p) == 0).unwrap();
+    let port = (1000..2000)
+        .find(|&p| net.owner_of("10.3.3.3", p) == 0)
+        .unwrap();
     let t0 = net.now;
     net.request(1, register("svc", "10.3.3.3", port)); // forwarded to member 0
-    let at = |s: u64| t0.add(Duration::from_millis(s));
+    let at = |s: u64| t0.plus(Duration::from_millis(s));
     net.run_until(at(14_900));
-    assert_eq!(healthy(&net, 0, "svc", port), Some(true), "healthy at 14.9 s");
+    assert_eq!(
+        healthy(&net, 0, "svc", port),
+        Some(true),
+        "healthy at 14.9 s"
+    );
     net.run_until(at(15_000));
-    assert_eq!(healthy(&net, 0, "svc", port), Some(true), "still healthy at exactly 15 s");
+    assert_eq!(
+        healthy(&net, 0, "svc", port),
+        Some(true),
+        "still healthy at exactly 15 s"
+    );
     net.run_until(at(20_010));
-    assert_eq!(healthy(&net, 0, "svc", port), Some(false), "unhealthy by 20 s");
-    assert_eq!(healthy(&net, 1, "svc", port), Some(false), "the replica learns it by sync");
-    let unhealthy_at = net.events.iter().find(|(i, _, e)| *i == 0 && matches!(e, Event::InstanceUnhealthy { .. })).unwrap().1;
-    assert!(unhealthy_at > at(15_000) && unhealthy_at <= at(20_000), "{unhealthy_at:?}");
+    assert_eq!(
+        healthy(&net, 0, "svc", port),
+        Some(false),
+        "unhealthy by 20 s"
+    );
+    assert_eq!(
+        healthy(&net, 1, "svc", port),
+        Some(false),
+        "the replica learns it by sync"
+    );
+    let unhealthy_at = net
+        .events
+        .iter()
+        .find(|(i, _, e)| *i == 0 && matches!(e, Event::InstanceUnhealthy { .. }))
+        .unwrap()
+        .1;
+    assert!(
+        unhealthy_at > at(15_000) && unhealthy_at <= at(20_000),
+        "{unhealthy_at:?}"
+    );
     net.run_until(at(29_900));
-    assert!(healthy(&net, 0, "svc", port).is_some(), "present before 30 s");
+    assert!(
+        healthy(&net, 0, "svc", port).is_some(),
+        "present before 30 s"
+    );
     net.run_until(at(35_010));
     assert_eq!(healthy(&net, 0, "svc", port), None, "gone by 35 s");
-    assert_eq!(healthy(&net, 1, "svc", port), None, "DELETE synced to the replica");
-    assert!(net.nodes[1].registry().tombstone(&ClientId::ip_port("10.3.3.3", port)).is_some());
+    assert_eq!(
+        healthy(&net, 1, "svc", port),
+        None,
+        "DELETE synced to the replica"
+    );
+    assert!(net.nodes[1]
+        .registry()
+        .tombstone(&ClientId::ip_port("10.3.3.3", port))
+        .is_some());
     assert_eq!(net.nodes[0].stats().instances_expired, 1);
 }
 
@@ -40,13 +79,23 @@ fn beats_keep_an_instance_healthy_and_revive_an_unhealthy_one() {
     net.request(0, register("svc", "10.3.3.3", 1));
     for _ in 0..10 {
         net.run_for(Duration::from_secs(5));
-        assert_eq!(net.request(0, beat("svc", "10.3.3.3", 1)), Reply::Beat { client_beat_interval_ms: 5000, code: BEAT_OK });
+        assert_eq!(
+            net.request(0, beat("svc", "10.3.3.3", 1)),
+            Reply::Beat {
+                client_beat_interval_ms: 5000,
+                code: BEAT_OK
+            }
+        );
     }
     assert_eq!(healthy(&net, 0, "svc", 1), Some(true));
     net.run_for(Duration::from_secs(21));
     assert_eq!(healthy(&net, 0, "svc", 1), Some(false));
     net.request(0, beat("svc", "10.3.3.3", 1));
-    assert_eq!(healthy(&net, 0, "svc", 1), Some(true), "a beat revives it at once");
+    assert_eq!(
+        healthy(&net, 0, "svc", 1),
+        Some(true),
+        "a beat revives it at once"
+    );
 }
 
 #[test]
@@ -56,43 +105,102 @@ fn preserved_metadata_overrides_the_beat_timeouts() {
     i.metadata.insert(META_BEAT_TIMEOUT.into(), "3000".into());
     i.metadata.insert(META_DELETE_TIMEOUT.into(), "6000".into());
     i.metadata.insert(META_BEAT_INTERVAL.into(), "1000".into());
-    net.request(0, Request::Register { service: svc("svc"), instance: i });
-    let Reply::Beat { client_beat_interval_ms, .. } = net.request(0, beat("svc", "10.3.3.3", 1)) else { panic!() };
+    net.request(
+        0,
+        Request::Register {
+            service: svc("svc"),
+            instance: i,
+        },
+    );
+    let Reply::Beat {
+        client_beat_interval_ms,
+        ..
+    } = net.request(0, beat("svc", "10.3.3.3", 1))
+    else {
+        panic!()
+    };
     assert_eq!(client_beat_interval_ms, 1000);
     assert_eq!(net.hosts(0, "svc")[0].beat_timeout_ms, 3000);
     net.run_for(Duration::from_secs(11));
-    assert_eq!(healthy(&net, 0, "svc", 1), None, "deleted within a check interval of 6 s");
+    assert_eq!(
+        healthy(&net, 0, "svc", 1),
+        None,
+        "deleted within a check interval of 6 s"
+    );
 }
 
 #[test]
 fn a_beat_with_a_body_registers_an_unknown_instance_and_a_light_beat_answers_20404() {
     let mut net = Net::new(1);
-    assert_eq!(net.request(0, beat("svc", "10.3.3.3", 1)), Reply::Beat { client_beat_interval_ms: 5000, code: BEAT_NOT_FOUND });
+    assert_eq!(
+        net.request(0, beat("svc", "10.3.3.3", 1)),
+        Reply::Beat {
+            client_beat_interval_ms: 5000,
+            code: BEAT_NOT_FOUND
+        }
+    );
     assert!(net.hosts(0, "svc").is_empty());
     let mut i = Instance::new("10.3.3.3", 1);
     i.metadata.insert("from".into(), "beat".into());
-    let r = net.request(0, Request::Beat { service: svc("svc"), ip: "10.3.3.3".into(), port: 1, register: Some(i) });
-    assert_eq!(r, Reply::Beat { client_beat_interval_ms: 5000, code: BEAT_OK });
+    let r = net.request(
+        0,
+        Request::Beat {
+            service: svc("svc"),
+            ip: "10.3.3.3".into(),
+            port: 1,
+            register: Some(i),
+        },
+    );
+    assert_eq!(
+        r,
+        Reply::Beat {
+            client_beat_interval_ms: 5000,
+            code: BEAT_OK
+        }
+    );
     assert_eq!(net.hosts(0, "svc")[0].metadata["from"], "beat");
 }
 
 #[test]
 fn checks_run_only_on_the_responsible_member() {
     let mut net = Net::new(3);
-    let port = (1000..2000).find(|&p| net.owner_of("10.3.3.3", p) == 1).unwrap();
+    let port = (1000..2000)
+        .find(|&p| net.owner_of("10.3.3.3", p) == 1)
+        .unwrap();
     net.request(1, register("svc", "10.3.3.3", port));
     net.run_for(Duration::from_secs(40));
     assert_eq!(net.nodes[1].stats().instances_expired, 1);
-    assert_eq!(net.nodes[0].stats().instances_expired + net.nodes[2].stats().instances_expired, 0);
-    assert_eq!(net.nodes[0].stats().instances_unhealthy + net.nodes[2].stats().instances_unhealthy, 0);
+    assert_eq!(
+        net.nodes[0].stats().instances_expired + net.nodes[2].stats().instances_expired,
+        0
+    );
+    assert_eq!(
+        net.nodes[0].stats().instances_unhealthy + net.nodes[2].stats().instances_unhealthy,
+        0
+    );
 }
 
 #[test]
 fn an_idle_connection_is_probed_and_closed_when_the_probe_goes_unanswered() {
     let mut net = Net::new(2);
     let now = net.now;
-    net.input(0, Input::ConnectionOpened { now, conn: ConnId(9) }).unwrap();
-    net.client_msg(0, ConnId(9), &ClientMsg::Request { id: RequestId(1), request: register("svc", "10.4.4.4", 1) }).unwrap();
+    net.input(
+        0,
+        Input::ConnectionOpened {
+            now,
+            conn: ConnId(9),
+        },
+    )
+    .unwrap();
+    net.client_msg(
+        0,
+        ConnId(9),
+        &ClientMsg::Request {
+            id: RequestId(1),
+            request: register("svc", "10.4.4.4", 1),
+        },
+    )
+    .unwrap();
     net.run_for(Duration::from_millis(10));
     assert_eq!(net.hosts(1, "svc").len(), 1);
     net.run_for(Duration::from_secs(19));
@@ -115,13 +223,38 @@ fn an_idle_connection_is_probed_and_closed_when_the_probe_goes_unanswered() {
 fn a_closed_connection_removes_its_instances_everywhere() {
     let mut net = Net::new(3);
     let now = net.now;
-    net.input(2, Input::ConnectionOpened { now, conn: ConnId(9) }).unwrap();
+    net.input(
+        2,
+        Input::ConnectionOpened {
+            now,
+            conn: ConnId(9),
+        },
+    )
+    .unwrap();
     let instances = vec![Instance::new("10.4.4.4", 1), Instance::new("10.4.4.4", 2)];
-    net.client_msg(2, ConnId(9), &ClientMsg::Request { id: RequestId(1), request: Request::BatchRegister { service: svc("svc"), instances } }).unwrap();
+    net.client_msg(
+        2,
+        ConnId(9),
+        &ClientMsg::Request {
+            id: RequestId(1),
+            request: Request::BatchRegister {
+                service: svc("svc"),
+                instances,
+            },
+        },
+    )
+    .unwrap();
     net.run_for(Duration::from_millis(10));
     assert_eq!(net.hosts(0, "svc").len(), 2);
     let now = net.now;
-    net.input(2, Input::ConnectionClosed { now, conn: ConnId(9) }).unwrap();
+    net.input(
+        2,
+        Input::ConnectionClosed {
+            now,
+            conn: ConnId(9),
+        },
+    )
+    .unwrap();
     net.run_for(Duration::from_millis(10));
     for i in 0..3 {
         assert!(net.hosts(i, "svc").is_empty(), "member {i}");
@@ -132,12 +265,30 @@ fn a_closed_connection_removes_its_instances_everywhere() {
 fn connection_clients_of_a_dead_member_go_away_before_replica_expiry() {
     let mut net = Net::new(3);
     let now = net.now;
-    net.input(2, Input::ConnectionOpened { now, conn: ConnId(9) }).unwrap();
-    net.client_msg(2, ConnId(9), &ClientMsg::Request { id: RequestId(1), request: register("svc", "10.4.4.4", 1) }).unwrap();
+    net.input(
+        2,
+        Input::ConnectionOpened {
+            now,
+            conn: ConnId(9),
+        },
+    )
+    .unwrap();
+    net.client_msg(
+        2,
+        ConnId(9),
+        &ClientMsg::Request {
+            id: RequestId(1),
+            request: register("svc", "10.4.4.4", 1),
+        },
+    )
+    .unwrap();
     net.run_for(Duration::from_millis(10));
     net.crash(2);
     net.run_for(Duration::from_secs(45));
-    assert!(net.hosts(0, "svc").is_empty(), "orphaned connection client dropped");
+    assert!(
+        net.hosts(0, "svc").is_empty(),
+        "orphaned connection client dropped"
+    );
     assert!(net.hosts(1, "svc").is_empty());
 }
 
@@ -145,9 +296,29 @@ fn connection_clients_of_a_dead_member_go_away_before_replica_expiry() {
 fn native_subscribers_get_one_merged_push_per_window() {
     let mut net = Net::new(2);
     let now = net.now;
-    net.input(1, Input::ConnectionOpened { now, conn: ConnId(9) }).unwrap();
-    net.client_msg(1, ConnId(9), &ClientMsg::Request { id: RequestId(1), request: Request::Subscribe { service: svc("svc"), clusters: String::new() } }).unwrap();
-    assert!(matches!(net.replies.last(), Some((1, ConnId(9), RequestId(1), Reply::Service(v))) if v.hosts.is_empty()));
+    net.input(
+        1,
+        Input::ConnectionOpened {
+            now,
+            conn: ConnId(9),
+        },
+    )
+    .unwrap();
+    net.client_msg(
+        1,
+        ConnId(9),
+        &ClientMsg::Request {
+            id: RequestId(1),
+            request: Request::Subscribe {
+                service: svc("svc"),
+                clusters: String::new(),
+            },
+        },
+    )
+    .unwrap();
+    assert!(
+        matches!(net.replies.last(), Some((1, ConnId(9), RequestId(1), Reply::Service(v))) if v.hosts.is_empty())
+    );
     for p in 0..5 {
         net.request(0, register("svc", "10.5.5.5", 100 + p));
     }
@@ -157,7 +328,18 @@ fn native_subscribers_get_one_merged_push_per_window() {
     assert_eq!(pushes[0].2, PushTarget::Conn(ConnId(9)));
     assert_eq!(pushes[0].3.hosts.len(), 5);
     // unsubscribe stops pushes
-    net.client_msg(1, ConnId(9), &ClientMsg::Request { id: RequestId(2), request: Request::Unsubscribe { service: svc("svc"), clusters: String::new() } }).unwrap();
+    net.client_msg(
+        1,
+        ConnId(9),
+        &ClientMsg::Request {
+            id: RequestId(2),
+            request: Request::Unsubscribe {
+                service: svc("svc"),
+                clusters: String::new(),
+            },
+        },
+    )
+    .unwrap();
     net.request(0, register("svc", "10.5.5.5", 200));
     net.run_for(Duration::from_millis(200));
     assert_eq!(net.pushes.iter().filter(|p| p.0 == 1).count(), 1);
@@ -170,19 +352,39 @@ fn udp_subscribers_get_pushes_tracked_by_ack_with_one_retry() {
         c.timings.delete_timeout = Duration::from_secs(3600);
     });
     let addr: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    let list = Request::List { service: svc("svc"), clusters: "DEFAULT".into(), healthy_only: false, udp_subscriber: Some(addr) };
-    let Reply::Service(v) = net.request(0, list) else { panic!() };
+    let list = Request::List {
+        service: svc("svc"),
+        clusters: "DEFAULT".into(),
+        healthy_only: false,
+        udp_subscriber: Some(addr),
+    };
+    let Reply::Service(v) = net.request(0, list) else {
+        panic!()
+    };
     assert_eq!(v.cache_millis, 10_000, "push subscribers may cache longer");
     net.request(0, register("svc", "10.5.5.5", 1));
     net.run_for(Duration::from_millis(100));
     let (_, _, to, view) = net.pushes.last().unwrap().clone();
-    let PushTarget::Udp { addr: a, ack } = to else { panic!() };
+    let PushTarget::Udp { addr: a, ack } = to else {
+        panic!()
+    };
     assert_eq!(a, addr);
-    assert_eq!(view.clusters, "DEFAULT", "the subscriber's cluster filter is echoed");
+    assert_eq!(
+        view.clusters, "DEFAULT",
+        "the subscriber's cluster filter is echoed"
+    );
     // acked: no retry
     let now = net.now;
     let data = format!(r#"{{"type":"push-ack","lastRefTime":{ack},"data":""}}"#);
-    net.input(0, Input::Datagram { now, from: addr, data: data.as_bytes() }).unwrap();
+    net.input(
+        0,
+        Input::Datagram {
+            now,
+            from: addr,
+            data: data.as_bytes(),
+        },
+    )
+    .unwrap();
     assert_eq!(net.nodes[0].stats().push_acks, 1);
     // not acked: one retry after 10 s, then given up
     net.request(0, register("svc", "10.5.5.5", 2));
@@ -200,7 +402,15 @@ fn udp_subscribers_get_pushes_tracked_by_ack_with_one_retry() {
 fn udp_subscribers_expire_without_list_calls() {
     let mut net = Net::new(1);
     let addr: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    net.request(0, Request::List { service: svc("svc"), clusters: String::new(), healthy_only: false, udp_subscriber: Some(addr) });
+    net.request(
+        0,
+        Request::List {
+            service: svc("svc"),
+            clusters: String::new(),
+            healthy_only: false,
+            udp_subscriber: Some(addr),
+        },
+    );
     net.run_for(Duration::from_secs(40));
     net.request(0, register("svc", "10.5.5.5", 1));
     net.run_for(Duration::from_millis(100));

@@ -34,20 +34,23 @@ pub struct Net {
 }
 
 pub fn ids(n: usize) -> Vec<MemberId> {
-    (0..n).map(|i| MemberId::new(&format!("10.0.0.{}:8848", i + 1))).collect()
+    (0..n)
+        .map(|i| MemberId::new(&format!("10.0.0.{}:8848", i + 1)))
+        .collect()
 }
 
 pub fn config(n: usize, i: usize) -> Config {
     let ids = ids(n);
-    Config { self_id: ids[i].clone(), members: ids, seed: 42 + i as u64, ..Config::default() }
+    Config {
+        self_id: ids[i].clone(),
+        members: ids,
+        seed: 42 + i as u64,
+        ..Config::default()
+    }
 }
 
 pub fn svc(name: &str) -> ServiceKey {
     ServiceKey::parse(None, None, name)
-}
-
-pub const fn ms(n: u64) -> Timestamp {
-    Timestamp::from_millis(n)
 }
 
 impl Net {
@@ -120,7 +123,13 @@ impl Net {
             let _ = self.input(i, Input::PeerUp { now, member });
         } else if !up {
             let _ = self.input(i, Input::PeerDown { now, member });
-            let _ = self.input(j, Input::ConnectionClosed { now, conn: Self::peer_conn(i) });
+            let _ = self.input(
+                j,
+                Input::ConnectionClosed {
+                    now,
+                    conn: Self::peer_conn(i),
+                },
+            );
         }
     }
 
@@ -163,9 +172,14 @@ impl Net {
             }
             match o {
                 Output::Transmit { to, frame } => {
-                    let j = self.ids.iter().position(|m| *m == to).expect("known member");
+                    let j = self
+                        .ids
+                        .iter()
+                        .position(|m| *m == to)
+                        .expect("known member");
                     if self.links[i][j] && self.alive[j] {
-                        self.queue.push_back((self.now.add(self.latency), i, j, frame));
+                        self.queue
+                            .push_back((self.now.plus(self.latency), i, j, frame));
                     }
                 }
                 Output::Reply { conn, id, reply } => self.replies.push((i, conn, id, reply)),
@@ -188,8 +202,17 @@ impl Net {
         loop {
             steps += 1;
             assert!(steps < 10_000_000, "livelock");
-            let next_msg = self.queue.iter().map(|q| q.0).min().unwrap_or(Timestamp::NEVER);
-            let next_timer = (0..self.nodes.len()).filter(|&i| self.alive[i]).map(|i| self.deadlines[i]).min().unwrap_or(Timestamp::NEVER);
+            let next_msg = self
+                .queue
+                .iter()
+                .map(|q| q.0)
+                .min()
+                .unwrap_or(Timestamp::NEVER);
+            let next_timer = (0..self.nodes.len())
+                .filter(|&i| self.alive[i])
+                .map(|i| self.deadlines[i])
+                .min()
+                .unwrap_or(Timestamp::NEVER);
             let next = next_msg.min(next_timer);
             if next > until {
                 self.now = until;
@@ -197,7 +220,11 @@ impl Net {
             }
             self.now = self.now.max(next);
             if next_msg <= next_timer {
-                let pos = self.queue.iter().position(|q| q.0 == next_msg).expect("present");
+                let pos = self
+                    .queue
+                    .iter()
+                    .position(|q| q.0 == next_msg)
+                    .expect("present");
                 let (_, from, to, frame) = self.queue.remove(pos).expect("present");
                 if !self.links[from][to] || !self.alive[to] {
                     continue;
@@ -209,9 +236,18 @@ impl Net {
                     }
                 }
                 let now = self.now;
-                let _ = self.input(to, Input::PeerFrame { now, conn: Self::peer_conn(from), frame: &frame[4..] });
+                let _ = self.input(
+                    to,
+                    Input::PeerFrame {
+                        now,
+                        conn: Self::peer_conn(from),
+                        frame: &frame[4..],
+                    },
+                );
             } else {
-                let i = (0..self.nodes.len()).find(|&i| self.alive[i] && self.deadlines[i] == next_timer).expect("due");
+                let i = (0..self.nodes.len())
+                    .find(|&i| self.alive[i] && self.deadlines[i] == next_timer)
+                    .expect("due");
                 let now = self.now;
                 let _ = self.input(i, Input::Timeout(now));
             }
@@ -219,7 +255,7 @@ impl Net {
     }
 
     pub fn run_for(&mut self, d: Duration) {
-        let until = self.now.add(d);
+        let until = self.now.plus(d);
         self.run_until(until);
     }
 
@@ -228,14 +264,27 @@ impl Net {
         self.next_req += 1;
         let id = RequestId(self.next_req);
         let now = self.now;
-        self.input(i, Input::Request { now, conn, id, request }).unwrap();
-        let deadline = self.now.add(Duration::from_secs(5));
+        self.input(
+            i,
+            Input::Request {
+                now,
+                conn,
+                id,
+                request,
+            },
+        )
+        .unwrap();
+        let deadline = self.now.plus(Duration::from_secs(5));
         loop {
-            if let Some(pos) = self.replies.iter().position(|r| r.0 == i && r.1 == conn && r.2 == id) {
+            if let Some(pos) = self
+                .replies
+                .iter()
+                .position(|r| r.0 == i && r.1 == conn && r.2 == id)
+            {
                 return self.replies.remove(pos).3;
             }
             assert!(self.now < deadline, "no reply within 5 s");
-            let step = self.now.add(Duration::from_millis(1));
+            let step = self.now.plus(Duration::from_millis(1));
             self.run_until(step);
         }
     }
@@ -248,11 +297,21 @@ impl Net {
     pub fn client_msg(&mut self, i: usize, conn: ConnId, msg: &ClientMsg) -> Result<(), Error> {
         let frame = encode_frame(msg);
         let now = self.now;
-        self.input(i, Input::ClientFrame { now, conn, frame: &frame[4..] })
+        self.input(
+            i,
+            Input::ClientFrame {
+                now,
+                conn,
+                frame: &frame[4..],
+            },
+        )
     }
 
     pub fn hosts(&self, i: usize, service: &str) -> Vec<HostView> {
-        self.nodes[i].registry().list(&svc(service), "", false, &Timings::default(), 0).hosts
+        self.nodes[i]
+            .registry()
+            .list(&svc(service), "", false, &Timings::default(), 0)
+            .hosts
     }
 
     /// Index of the member responsible for ip:port.
@@ -263,9 +322,17 @@ impl Net {
 }
 
 pub fn register(service: &str, ip: &str, port: u16) -> Request {
-    Request::Register { service: svc(service), instance: Instance::new(ip, port) }
+    Request::Register {
+        service: svc(service),
+        instance: Instance::new(ip, port),
+    }
 }
 
 pub fn beat(service: &str, ip: &str, port: u16) -> Request {
-    Request::Beat { service: svc(service), ip: ip.into(), port, register: None }
+    Request::Beat {
+        service: svc(service),
+        ip: ip.into(),
+        port,
+        register: None,
+    }
 }

@@ -9,26 +9,56 @@ use core::time::Duration;
 fn standalone_register_list_deregister() {
     let mut net = Net::new(1);
     assert!(net.nodes[0].is_ready(), "standalone is ready at once");
-    assert_eq!(net.request(0, register("orders", "10.0.0.5", 8080)), Reply::Ok);
-    let Reply::Service(view) = net.request(0, Request::List { service: svc("orders"), clusters: String::new(), healthy_only: false, udp_subscriber: None }) else { panic!() };
+    assert_eq!(
+        net.request(0, register("orders", "10.0.0.5", 8080)),
+        Reply::Ok
+    );
+    let Reply::Service(view) = net.request(
+        0,
+        Request::List {
+            service: svc("orders"),
+            clusters: String::new(),
+            healthy_only: false,
+            udp_subscriber: None,
+        },
+    ) else {
+        panic!()
+    };
     assert_eq!(view.hosts.len(), 1);
-    assert_eq!(view.hosts[0].instance_id, "10.0.0.5#8080#DEFAULT#DEFAULT_GROUP@@orders");
+    assert_eq!(
+        view.hosts[0].instance_id,
+        "10.0.0.5#8080#DEFAULT#DEFAULT_GROUP@@orders"
+    );
     assert_eq!(view.cache_millis, 3000);
-    let dereg = Request::Deregister { service: svc("orders"), ip: "10.0.0.5".into(), port: 8080 };
+    let dereg = Request::Deregister {
+        service: svc("orders"),
+        ip: "10.0.0.5".into(),
+        port: 8080,
+    };
     assert_eq!(net.request(0, dereg.clone()), Reply::Ok);
-    assert_eq!(net.request(0, dereg), Reply::Ok, "deregistering an absent instance is ok");
+    assert_eq!(
+        net.request(0, dereg),
+        Reply::Ok,
+        "deregistering an absent instance is ok"
+    );
     assert!(net.hosts(0, "orders").is_empty());
-    assert!(net.nodes[0].registry().tombstone(&ClientId::ip_port("10.0.0.5", 8080)).is_some());
+    assert!(net.nodes[0]
+        .registry()
+        .tombstone(&ClientId::ip_port("10.0.0.5", 8080))
+        .is_some());
 }
 
 #[test]
 fn drain_ends_in_timeout_and_extra_timeouts_are_noops() {
     let mut node = Node::new(Config::standalone("127.0.0.1:8848"), Timestamp::ZERO);
-    let Output::Timeout(d) = node.poll_output() else { panic!("fresh node has nothing to say") };
+    let Output::Timeout(d) = node.poll_output() else {
+        panic!("fresh node has nothing to say")
+    };
     assert!(node.is_drained());
     // An early timeout and a repeated one change nothing.
     for _ in 0..3 {
-        node.handle_input(Input::Timeout(Timestamp::from_millis(1))).unwrap();
+        node.handle_input(Input::Timeout(Timestamp::from_millis(1)))
+            .unwrap();
         assert!(matches!(node.poll_output(), Output::Timeout(d2) if d2 == d));
     }
     assert_eq!(node.stats(), &Stats::default());
@@ -36,10 +66,16 @@ fn drain_ends_in_timeout_and_extra_timeouts_are_noops() {
 
 #[test]
 fn time_going_backwards_is_clamped() {
-    let mut node = Node::new(Config::standalone("127.0.0.1:8848"), Timestamp::from_millis(10_000));
-    node.handle_input(Input::Timeout(Timestamp::from_millis(5))).unwrap();
+    let mut node = Node::new(
+        Config::standalone("127.0.0.1:8848"),
+        Timestamp::from_millis(10_000),
+    );
+    node.handle_input(Input::Timeout(Timestamp::from_millis(5)))
+        .unwrap();
     assert_eq!(node.now(), Timestamp::from_millis(10_000));
-    let Output::Timeout(d) = node.poll_output() else { panic!() };
+    let Output::Timeout(d) = node.poll_output() else {
+        panic!()
+    };
     assert!(d >= Timestamp::from_millis(10_000));
 }
 
@@ -70,22 +106,74 @@ fn garbage_peer_frames_are_rejected_counted_and_close_the_link() {
     let mut net = Net::new(2);
     let now = net.now;
     let conn = ConnId(77);
-    let err = net.input(0, Input::PeerFrame { now, conn, frame: &[1, 0xff, 0xff, 0xff] }).unwrap_err();
+    let err = net
+        .input(
+            0,
+            Input::PeerFrame {
+                now,
+                conn,
+                frame: &[1, 0xff, 0xff, 0xff],
+            },
+        )
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidFrame(_)));
     assert_eq!(net.nodes[0].stats().rejected_frames, 1);
     assert!(net.closes.contains(&(0, conn)));
-    assert!(net.events.iter().any(|(_, _, e)| matches!(e, Event::Rejected { .. })));
+    assert!(net
+        .events
+        .iter()
+        .any(|(_, _, e)| matches!(e, Event::Rejected { .. })));
     // data before the handshake
     let frame = wire::encode_frame(&PeerMsg::Ping { seq: 1 });
-    assert!(matches!(net.input(0, Input::PeerFrame { now, conn: ConnId(78), frame: &frame[4..] }), Err(Error::PeerMisbehaved(_))));
+    assert!(matches!(
+        net.input(
+            0,
+            Input::PeerFrame {
+                now,
+                conn: ConnId(78),
+                frame: &frame[4..]
+            }
+        ),
+        Err(Error::PeerMisbehaved(_))
+    ));
     // a handshake for another cluster
-    let hello = wire::Hello { cluster: "other".into(), member: net.ids[1].clone(), version: 1, epoch: 1 };
+    let hello = wire::Hello {
+        cluster: "other".into(),
+        member: net.ids[1].clone(),
+        version: 1,
+        epoch: 1,
+    };
     let frame = wire::encode_frame(&PeerMsg::Hello(hello));
-    assert!(matches!(net.input(0, Input::PeerFrame { now, conn: ConnId(79), frame: &frame[4..] }), Err(Error::PeerMisbehaved(_))));
+    assert!(matches!(
+        net.input(
+            0,
+            Input::PeerFrame {
+                now,
+                conn: ConnId(79),
+                frame: &frame[4..]
+            }
+        ),
+        Err(Error::PeerMisbehaved(_))
+    ));
     // a handshake from a stranger
-    let hello = wire::Hello { cluster: "distro".into(), member: MemberId::new("6.6.6.6:1"), version: 1, epoch: 1 };
+    let hello = wire::Hello {
+        cluster: "distro".into(),
+        member: MemberId::new("6.6.6.6:1"),
+        version: 1,
+        epoch: 1,
+    };
     let frame = wire::encode_frame(&PeerMsg::Hello(hello));
-    assert!(matches!(net.input(0, Input::PeerFrame { now, conn: ConnId(80), frame: &frame[4..] }), Err(Error::PeerMisbehaved(_))));
+    assert!(matches!(
+        net.input(
+            0,
+            Input::PeerFrame {
+                now,
+                conn: ConnId(80),
+                frame: &frame[4..]
+            }
+        ),
+        Err(Error::PeerMisbehaved(_))
+    ));
     assert_eq!(net.nodes[0].stats().rejected_frames, 4);
     // the node still works
     assert_eq!(net.request(0, register("svc", "10.0.0.9", 1)), Reply::Ok);
@@ -95,16 +183,54 @@ fn garbage_peer_frames_are_rejected_counted_and_close_the_link() {
 fn garbage_client_frames_close_only_that_connection() {
     let mut net = Net::new(1);
     let now = net.now;
-    net.input(0, Input::ConnectionOpened { now, conn: ConnId(5) }).unwrap();
-    net.input(0, Input::ConnectionOpened { now, conn: ConnId(6) }).unwrap();
-    let reg = ClientMsg::Request { id: RequestId(1), request: register("svc", "10.0.0.1", 1) };
+    net.input(
+        0,
+        Input::ConnectionOpened {
+            now,
+            conn: ConnId(5),
+        },
+    )
+    .unwrap();
+    net.input(
+        0,
+        Input::ConnectionOpened {
+            now,
+            conn: ConnId(6),
+        },
+    )
+    .unwrap();
+    let reg = ClientMsg::Request {
+        id: RequestId(1),
+        request: register("svc", "10.0.0.1", 1),
+    };
     net.client_msg(0, ConnId(6), &reg).unwrap();
     assert!(net.client_msg(0, ConnId(5), &ClientMsg::ProbeAck).is_ok());
-    let err = net.input(0, Input::ClientFrame { now, conn: ConnId(5), frame: &[1, 200, 200] });
+    let err = net.input(
+        0,
+        Input::ClientFrame {
+            now,
+            conn: ConnId(5),
+            frame: &[1, 200, 200],
+        },
+    );
     assert!(err.is_err());
     assert!(net.closes.contains(&(0, ConnId(5))));
-    assert_eq!(net.hosts(0, "svc").len(), 1, "other clients keep their data");
-    assert!(matches!(net.input(0, Input::ClientFrame { now, conn: ConnId(99), frame: &[1] }), Err(Error::ApiMisuse(_))));
+    assert_eq!(
+        net.hosts(0, "svc").len(),
+        1,
+        "other clients keep their data"
+    );
+    assert!(matches!(
+        net.input(
+            0,
+            Input::ClientFrame {
+                now,
+                conn: ConnId(99),
+                frame: &[1]
+            }
+        ),
+        Err(Error::ApiMisuse(_))
+    ));
 }
 
 #[test]
@@ -112,13 +238,39 @@ fn invalid_requests_get_typed_errors() {
     let mut net = Net::with(1, |c| c.limits.max_name_len = 16);
     let long = "x".repeat(17);
     let r = net.request(0, register(&long, "10.0.0.1", 1));
-    assert!(matches!(r, Reply::Error(ApiError { status: 400, .. })), "{r:?}");
+    assert!(
+        matches!(r, Reply::Error(ApiError { status: 400, .. })),
+        "{r:?}"
+    );
     let mut i = Instance::new("10.0.0.1", 1);
     i.weight = 10001.0;
-    assert!(matches!(net.request(0, Request::Register { service: svc("s"), instance: i }), Reply::Error(ApiError { status: 400, .. })));
-    let r = net.request(0, Request::BatchRegister { service: svc("s"), instances: vec![] });
-    assert!(matches!(r, Reply::Error(ApiError { status: 400, .. })), "batch register needs a native connection");
-    let r = net.request(0, Request::GetService { service: svc("nope") });
+    assert!(matches!(
+        net.request(
+            0,
+            Request::Register {
+                service: svc("s"),
+                instance: i
+            }
+        ),
+        Reply::Error(ApiError { status: 400, .. })
+    ));
+    let r = net.request(
+        0,
+        Request::BatchRegister {
+            service: svc("s"),
+            instances: vec![],
+        },
+    );
+    assert!(
+        matches!(r, Reply::Error(ApiError { status: 400, .. })),
+        "batch register needs a native connection"
+    );
+    let r = net.request(
+        0,
+        Request::GetService {
+            service: svc("nope"),
+        },
+    );
     assert!(matches!(r, Reply::Error(ApiError { status: 404, .. })));
     assert!(net.nodes[0].stats().request_errors >= 4);
 }
@@ -129,7 +281,9 @@ fn client_limit_is_a_clear_error_and_keeps_existing_clients() {
     for p in 1..=3 {
         assert_eq!(net.request(0, register("s", "10.0.0.1", p)), Reply::Ok);
     }
-    let Reply::Error(e) = net.request(0, register("s", "10.0.0.1", 4)) else { panic!() };
+    let Reply::Error(e) = net.request(0, register("s", "10.0.0.1", 4)) else {
+        panic!()
+    };
     assert_eq!(e.status, 503);
     assert!(e.message.contains("max_clients"));
     assert_eq!(net.hosts(0, "s").len(), 3);
@@ -141,7 +295,16 @@ fn udp_garbage_is_rejected_and_counted() {
     let mut net = Net::new(1);
     let now = net.now;
     let from = "127.0.0.1:5000".parse().unwrap();
-    assert!(net.input(0, Input::Datagram { now, from, data: b"\x00\x01junk" }).is_err());
+    assert!(net
+        .input(
+            0,
+            Input::Datagram {
+                now,
+                from,
+                data: b"\x00\x01junk"
+            }
+        )
+        .is_err());
     assert_eq!(net.nodes[0].stats().rejected_frames, 1);
 }
 
@@ -149,29 +312,84 @@ fn udp_garbage_is_rejected_and_counted() {
 fn service_settings_and_paged_service_list() {
     let mut net = Net::new(1);
     for name in ["b", "a", "c"] {
-        net.request(0, register(name, "10.0.0.1", 1 + name.len() as u16 + name.as_bytes()[0] as u16));
+        net.request(
+            0,
+            register(
+                name,
+                "10.0.0.1",
+                1 + name.len() as u16 + name.as_bytes()[0] as u16,
+            ),
+        );
     }
-    let create = Request::CreateService { service: svc("d"), protect_threshold: 0.5, metadata: [("k".to_string(), "v".to_string())].into() };
+    let create = Request::CreateService {
+        service: svc("d"),
+        protect_threshold: 0.5,
+        metadata: [("k".to_string(), "v".to_string())].into(),
+    };
     assert_eq!(net.request(0, create.clone()), Reply::Ok);
-    assert!(matches!(net.request(0, create), Reply::Error(ApiError { status: 400, .. })), "exists already");
-    let list = |net: &mut Net, page_no, page_size| net.request(0, Request::ListServices { namespace: "public".into(), group: "DEFAULT_GROUP".into(), page_no, page_size });
-    let Reply::ServiceNames { count, names } = list(&mut net, 1, 3) else { panic!() };
+    assert!(
+        matches!(
+            net.request(0, create),
+            Reply::Error(ApiError { status: 400, .. })
+        ),
+        "exists already"
+    );
+    let list = |net: &mut Net, page_no, page_size| {
+        net.request(
+            0,
+            Request::ListServices {
+                namespace: "public".into(),
+                group: "DEFAULT_GROUP".into(),
+                page_no,
+                page_size,
+            },
+        )
+    };
+    let Reply::ServiceNames { count, names } = list(&mut net, 1, 3) else {
+        panic!()
+    };
     assert_eq!(count, 4);
-    assert_eq!(names.iter().map(|n| &**n).collect::<Vec<_>>(), ["a", "b", "c"]);
-    let Reply::ServiceNames { names, .. } = list(&mut net, 2, 3) else { panic!() };
+    assert_eq!(
+        names.iter().map(|n| &**n).collect::<Vec<_>>(),
+        ["a", "b", "c"]
+    );
+    let Reply::ServiceNames { names, .. } = list(&mut net, 2, 3) else {
+        panic!()
+    };
     assert_eq!(names.iter().map(|n| &**n).collect::<Vec<_>>(), ["d"]);
-    let Reply::ServiceDetail(d) = net.request(0, Request::GetService { service: svc("d") }) else { panic!() };
+    let Reply::ServiceDetail(d) = net.request(0, Request::GetService { service: svc("d") }) else {
+        panic!()
+    };
     assert_eq!(d.protect_threshold, 0.5);
-    assert!(matches!(net.request(0, Request::DeleteService { service: svc("a") }), Reply::Error(_)), "has instances");
-    assert_eq!(net.request(0, Request::DeleteService { service: svc("d") }), Reply::Ok);
-    assert!(matches!(net.request(0, Request::GetService { service: svc("d") }), Reply::Error(ApiError { status: 404, .. })));
+    assert!(
+        matches!(
+            net.request(0, Request::DeleteService { service: svc("a") }),
+            Reply::Error(_)
+        ),
+        "has instances"
+    );
+    assert_eq!(
+        net.request(0, Request::DeleteService { service: svc("d") }),
+        Reply::Ok
+    );
+    assert!(matches!(
+        net.request(0, Request::GetService { service: svc("d") }),
+        Reply::Error(ApiError { status: 404, .. })
+    ));
 }
 
 #[test]
 fn empty_services_are_removed_after_their_ttl() {
     let mut net = Net::new(1);
     net.request(0, register("gone", "10.0.0.1", 1));
-    net.request(0, Request::Deregister { service: svc("gone"), ip: "10.0.0.1".into(), port: 1 });
+    net.request(
+        0,
+        Request::Deregister {
+            service: svc("gone"),
+            ip: "10.0.0.1".into(),
+            port: 1,
+        },
+    );
     assert_eq!(net.nodes[0].registry().service_count(), 1);
     net.run_for(Duration::from_secs(55));
     assert_eq!(net.nodes[0].registry().service_count(), 1, "kept for 60 s");

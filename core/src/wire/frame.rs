@@ -13,7 +13,8 @@ pub const FRAME_HEADER_LEN: usize = 5;
 pub fn encode_frame<T: Serialize>(msg: &T) -> Bytes {
     let mut buf = vec![0u8; FRAME_HEADER_LEN];
     // Serializing our own message types into a Vec cannot fail.
-    let mut buf = postcard::to_extend(msg, core::mem::take(&mut buf)).expect("serialize into a Vec");
+    let mut buf =
+        postcard::to_extend(msg, core::mem::take(&mut buf)).expect("serialize into a Vec");
     let len = (buf.len() - 4) as u32;
     buf[..4].copy_from_slice(&len.to_be_bytes());
     buf[4] = WIRE_VERSION;
@@ -46,7 +47,10 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// A decoder accepting frames of at most `max_frame_len` bytes (after the length prefix).
     pub fn new(max_frame_len: usize) -> Self {
-        FrameDecoder { buf: BytesMut::new(), max_frame_len }
+        FrameDecoder {
+            buf: BytesMut::new(),
+            max_frame_len,
+        }
     }
 
     /// Appends bytes read from the stream.
@@ -68,7 +72,10 @@ impl FrameDecoder {
         }
         let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
         if len > self.max_frame_len {
-            return Err(FrameError::TooLarge { len, max: self.max_frame_len });
+            return Err(FrameError::TooLarge {
+                len,
+                max: self.max_frame_len,
+            });
         }
         if len == 0 {
             return Err(FrameError::Truncated);
@@ -102,7 +109,11 @@ mod tests {
             while let Some(f) = d.next_frame().unwrap() {
                 got.push(decode_payload::<(u32, String)>(&f).unwrap());
             }
-            assert_eq!(got, vec![(1, "hello".into()), (2, "world".into())], "split at {split}");
+            assert_eq!(
+                got,
+                vec![(1, "hello".into()), (2, "world".into())],
+                "split at {split}"
+            );
         }
     }
 
@@ -110,13 +121,22 @@ mod tests {
     fn oversized_length_is_rejected_before_buffering() {
         let mut d = FrameDecoder::new(16);
         d.extend(&[0, 0, 1, 0]);
-        assert_eq!(d.next_frame(), Err(FrameError::TooLarge { len: 256, max: 16 }));
+        assert_eq!(
+            d.next_frame(),
+            Err(FrameError::TooLarge { len: 256, max: 16 })
+        );
     }
 
     #[test]
     fn wrong_version_and_trailing_bytes_are_errors() {
-        assert_eq!(decode_payload::<u8>(&[9, 1]), Err(FrameError::UnknownVersion(9)));
-        assert_eq!(decode_payload::<u8>(&[WIRE_VERSION, 1, 2]), Err(FrameError::Malformed));
+        assert_eq!(
+            decode_payload::<u8>(&[9, 1]),
+            Err(FrameError::UnknownVersion(9))
+        );
+        assert_eq!(
+            decode_payload::<u8>(&[WIRE_VERSION, 1, 2]),
+            Err(FrameError::Malformed)
+        );
         assert_eq!(decode_payload::<u8>(&[]), Err(FrameError::Truncated));
     }
 }

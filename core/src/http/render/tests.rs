@@ -205,23 +205,13 @@ fn service_names_golden() {
 #[test]
 fn catalog_hosts_are_list_hosts() {
     let (_, _, body) = render(&Reply::Catalog {
+        service: crate::ServiceKey::parse(None, None, "svc"),
         count: 7,
         hosts: vec![example_host()],
     });
     assert_eq!(
         body,
         format!(r#"{{"list":[{EXAMPLE_HOST_JSON}],"count":7}}"#)
-    );
-    // An instance id of another shape does not name the service: it is left out.
-    let mut custom = example_host();
-    custom.instance_id = "my-id".into();
-    let (_, _, body) = render(&Reply::Catalog {
-        count: 1,
-        hosts: vec![custom],
-    });
-    assert!(
-        body.contains(r#""instanceId":"my-id""#) && !body.contains("serviceName"),
-        "{body}"
     );
 }
 
