@@ -1,0 +1,1 @@
+//! Launcher of real registry processes on loopback (to be written).

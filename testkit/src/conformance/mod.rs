@@ -1,0 +1,1 @@
+//! Conformance scenarios against real processes (to be written).

@@ -1,0 +1,9 @@
+//! Test tools for distro: a deterministic simulator of many [`distro_core::Node`]s with fault
+//! injection and invariants ([`sim`]), a launcher of real `distrod` processes ([`cluster`]), and
+//! conformance scenarios written once and run against any runtime binary ([`conformance`]).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cluster;
+pub mod conformance;
+pub mod sim;
