@@ -399,7 +399,12 @@ impl Registry {
         }
     }
 
-    fn apply_client(&mut self, rec: ClientRecord, now: Timestamp) -> Applied {
+    fn apply_client(&mut self, mut rec: ClientRecord, now: Timestamp) -> Applied {
+        // Peers are members, but hold their data to the same shape as our own: sorted, one
+        // publication per service, none without instances.
+        rec.publications.sort_by(|a, b| a.service.cmp(&b.service));
+        rec.publications.dedup_by(|a, b| a.service == b.service);
+        rec.publications.retain(|p| !p.instances.is_empty());
         if let Some(t) = self.tombstones.get(&rec.id) {
             if t.revision >= rec.revision {
                 return Applied::Stale;
@@ -445,9 +450,6 @@ impl Registry {
             }
         }
         self.tombstones.remove(&rec.id);
-        let mut rec = rec;
-        rec.publications.sort_by(|a, b| a.service.cmp(&b.service));
-        rec.publications.dedup_by(|a, b| a.service == b.service);
         let prev = self.clients.remove(&rec.id);
         if let Some(prev) = &prev {
             for p in &prev.record.publications {
@@ -527,6 +529,13 @@ impl Registry {
         let before = self.tombstones.len();
         self.tombstones
             .retain(|_, t| now.since(t.at) < tombstone_ttl);
+        if self.tombstones.len() > self.max_clients {
+            // Churn faster than the TTL drains: keep the newest `max_clients` tombstones.
+            let mut ages: Vec<Timestamp> = self.tombstones.values().map(|t| t.at).collect();
+            ages.sort_unstable();
+            let cutoff = ages[ages.len() - self.max_clients];
+            self.tombstones.retain(|_, t| t.at >= cutoff);
+        }
         let tombs = (before - self.tombstones.len()) as u64;
         let before = self.services.len();
         self.services.retain(|k, e| {
