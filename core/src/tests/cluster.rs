@@ -123,18 +123,14 @@ fn changes_sync_to_every_member_in_one_batch_per_peer() {
     let instances = (0..50)
         .map(|p| Instance::new("10.7.7.7", 7000 + p))
         .collect();
-    net.client_msg(
+    net.native_request(
         0,
         ConnId(9),
-        &wire::ClientMsg::Request {
-            id: RequestId(1),
-            request: Request::BatchRegister {
-                service: svc("batch"),
-                instances,
-            },
+        Request::BatchRegister {
+            service: svc("batch"),
+            instances,
         },
-    )
-    .unwrap();
+    );
     assert_eq!(
         net.nodes[0].stats().sync_frames_sent - before,
         2,
@@ -168,24 +164,8 @@ fn a_dead_peer_does_not_delay_sync_to_the_others_and_gets_retried() {
 #[test]
 fn verify_renews_replicas_past_the_expiry_time() {
     let mut net = Net::new(2);
-    let now = net.now;
-    net.input(
-        0,
-        Input::ConnectionOpened {
-            now,
-            conn: ConnId(9),
-        },
-    )
-    .unwrap();
-    net.client_msg(
-        0,
-        ConnId(9),
-        &wire::ClientMsg::Request {
-            id: RequestId(1),
-            request: register("svc", "10.1.1.1", 1),
-        },
-    )
-    .unwrap();
+    net.open_native(0, ConnId(9));
+    net.native_request(0, ConnId(9), register("svc", "10.1.1.1", 1));
     // keep the connection alive with probe answers
     for _ in 0..25 {
         net.run_for(Duration::from_secs(10));
@@ -200,24 +180,8 @@ fn verify_renews_replicas_past_the_expiry_time() {
 #[test]
 fn a_replica_not_renewed_expires_after_three_minutes() {
     let mut net = Net::new(2);
-    let now = net.now;
-    net.input(
-        0,
-        Input::ConnectionOpened {
-            now,
-            conn: ConnId(9),
-        },
-    )
-    .unwrap();
-    net.client_msg(
-        0,
-        ConnId(9),
-        &wire::ClientMsg::Request {
-            id: RequestId(1),
-            request: register("svc", "10.1.1.1", 1),
-        },
-    )
-    .unwrap();
+    net.open_native(0, ConnId(9));
+    net.native_request(0, ConnId(9), register("svc", "10.1.1.1", 1));
     net.run_for(Duration::from_millis(10));
     assert_eq!(net.hosts(1, "svc").len(), 1);
     // member 0 stays UP (pings pass) but its verify and sync never reach member 1
@@ -481,15 +445,7 @@ fn service_settings_replicate_to_every_member() {
 #[test]
 fn an_in_sync_verify_round_sends_only_bucket_digests() {
     let mut net = Net::new(2);
-    let now = net.now;
-    net.input(
-        0,
-        Input::ConnectionOpened {
-            now,
-            conn: ConnId(9),
-        },
-    )
-    .unwrap();
+    net.open_native(0, ConnId(9));
     let instances = (0..300)
         .map(|p| Instance::new("10.8.8.8", 100 + p))
         .collect();
@@ -497,15 +453,7 @@ fn an_in_sync_verify_round_sends_only_bucket_digests() {
         service: svc("s"),
         instances,
     };
-    net.client_msg(
-        0,
-        ConnId(9),
-        &wire::ClientMsg::Request {
-            id: RequestId(1),
-            request: batch,
-        },
-    )
-    .unwrap();
+    net.native_request(0, ConnId(9), batch);
     for p in 0..200u16 {
         let port = (1000..60000)
             .filter(|&q| net.owner_of("10.8.8.9", q) == 0)

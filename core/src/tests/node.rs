@@ -182,23 +182,9 @@ fn garbage_peer_frames_are_rejected_counted_and_close_the_link() {
 #[test]
 fn garbage_client_frames_close_only_that_connection() {
     let mut net = Net::new(1);
+    net.open_native(0, ConnId(5));
+    net.open_native(0, ConnId(6));
     let now = net.now;
-    net.input(
-        0,
-        Input::ConnectionOpened {
-            now,
-            conn: ConnId(5),
-        },
-    )
-    .unwrap();
-    net.input(
-        0,
-        Input::ConnectionOpened {
-            now,
-            conn: ConnId(6),
-        },
-    )
-    .unwrap();
     let reg = ClientMsg::Request {
         id: RequestId(1),
         request: register("svc", "10.0.0.1", 1),
@@ -414,15 +400,7 @@ fn an_overdue_backoff_for_a_linked_but_down_peer_never_spins_the_host() {
 #[test]
 fn probe_answers_can_come_as_an_input() {
     let mut net = Net::new(1);
-    let now = net.now;
-    net.input(
-        0,
-        Input::ConnectionOpened {
-            now,
-            conn: ConnId(3),
-        },
-    )
-    .unwrap();
+    net.open_native(0, ConnId(3));
     net.run_for(Duration::from_secs(23));
     assert_eq!(net.probes.len(), 1);
     let now = net.now;
