@@ -523,3 +523,42 @@ fn a_differing_bucket_is_verified_pair_by_pair() {
     );
     assert!(net.nodes[1].stats().verify_buckets_mismatched >= 1);
 }
+
+#[test]
+fn snapshot_chunks_are_bounded_in_bytes_too() {
+    let mut net = Net::with(3, |c| {
+        no_beat_expiry(c);
+        c.limits.max_frame_len = 64 << 10; // 32 KiB per chunk
+    });
+    let mut meta = std::collections::BTreeMap::new();
+    meta.insert("blob".to_string(), "x".repeat(3000));
+    for p in 0..40u16 {
+        let mut i = Instance::new("10.2.2.2", 100 + p);
+        i.metadata = meta.clone();
+        net.request(
+            1,
+            Request::Register {
+                service: svc("svc"),
+                instance: i,
+            },
+        );
+    }
+    net.run_for(Duration::from_secs(1));
+    net.crash(2);
+    let before =
+        net.nodes[0].stats().snapshot_chunks_served + net.nodes[1].stats().snapshot_chunks_served;
+    let mut cfg = config(3, 2);
+    no_beat_expiry(&mut cfg);
+    cfg.limits.max_frame_len = 64 << 10;
+    net.restart(2, cfg);
+    net.run_for(Duration::from_secs(2));
+    assert!(net.nodes[2].is_ready());
+    assert_eq!(net.hosts(2, "svc").len(), 40);
+    let served = net.nodes[0].stats().snapshot_chunks_served
+        + net.nodes[1].stats().snapshot_chunks_served
+        - before;
+    assert!(
+        served >= 4,
+        "40 × 3 KB in chunks of at most 32 KiB: {served}"
+    );
+}
