@@ -306,7 +306,9 @@ fn node_seeds() -> Vec<(&'static str, Vec<u8>)> {
             cat(&[
                 &[0],
                 // A Sync from member 1's link: one ip-port client publishing nothing in `orders`.
-                &[0, 13, 1, 1, 1, 3, 0, 1, 0, 1, 1, 0, 1, 0, 3, 16, 0, 0, 0, 0, 1, 2, 2, 0],
+                &[
+                    0, 13, 1, 1, 1, 3, 0, 1, 0, 1, 1, 0, 1, 0, 3, 16, 0, 0, 0, 0, 1, 2, 2, 0,
+                ],
                 &[1, 12, 0],
                 &[2, 12, 0],
                 &tick(6),

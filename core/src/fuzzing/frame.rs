@@ -31,7 +31,12 @@ fn split(stream: &[u8], max_frame_len: usize, cuts: impl Iterator<Item = usize>)
                     frames.push(f);
                 }
                 Ok(None) => break,
-                Err(e) => return Split { frames, end: Err(e) },
+                Err(e) => {
+                    return Split {
+                        frames,
+                        end: Err(e),
+                    }
+                }
             }
         }
         // Bounded memory: once drained, less than one frame (and its length prefix) is held.

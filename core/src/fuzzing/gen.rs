@@ -99,11 +99,19 @@ pub(crate) fn instance(r: &mut ByteReader) -> Instance {
     Instance {
         ip: ip(r),
         port: port(r),
-        cluster: if r.bool() { arc(name(r)) } else { Arc::from("DEFAULT") },
+        cluster: if r.bool() {
+            arc(name(r))
+        } else {
+            Arc::from("DEFAULT")
+        },
         weight: weight(r),
         healthy: r.bool(),
         enabled: r.bool(),
-        metadata: if r.bool() { metadata(r) } else { BTreeMap::new() },
+        metadata: if r.bool() {
+            metadata(r)
+        } else {
+            BTreeMap::new()
+        },
     }
 }
 
@@ -303,7 +311,7 @@ fn records(r: &mut ByteReader, ids: &[MemberId]) -> Vec<Record> {
 /// A well-formed peer message with arbitrary content. `ids` are the cluster's members.
 pub(crate) fn peer_msg(r: &mut ByteReader, ids: &[MemberId], cluster: &str) -> PeerMsg {
     let small = |r: &mut ByteReader| u64::from(r.u8() % 8);
-    match r.u8() % 12 {
+    match r.u8() % 14 {
         0 => PeerMsg::Hello(Hello {
             cluster: if r.u8() % 4 == 0 {
                 name(r)
@@ -346,6 +354,15 @@ pub(crate) fn peer_msg(r: &mut ByteReader, ids: &[MemberId], cluster: &str) -> P
         10 => PeerMsg::Forward {
             id: small(r),
             request: request(r),
+        },
+        11 => PeerMsg::VerifyDigest {
+            round: small(r),
+            digests: (0..r.below(5)).map(|_| r.u64()).collect(),
+        },
+        12 => PeerMsg::VerifyDigestReply {
+            round: small(r),
+            bucket_count: if r.bool() { r.u32() } else { r.u8().into() },
+            mismatched: (0..r.below(5)).map(|_| r.u8().into()).collect(),
         },
         _ => PeerMsg::ForwardReply {
             id: small(r),

@@ -5,9 +5,7 @@ use super::{drain, ByteReader};
 use crate::http::{
     parse_request, render_error, render_reply, render_udp_push, to_request, ApiOptions,
 };
-use crate::{
-    Config, ConnId, Input, Limits, Node, Output, PushTarget, Reply, RequestId, Timestamp,
-};
+use crate::{Config, ConnId, Input, Limits, Node, Output, PushTarget, Reply, RequestId, Timestamp};
 use core::time::Duration;
 use std::net::SocketAddr;
 
@@ -23,7 +21,10 @@ fn check_response(out: &[u8], keep_alive: bool) -> u16 {
     let mut res = httparse::Response::new(&mut headers);
     let head_len = match res.parse(out) {
         Ok(httparse::Status::Complete(n)) => n,
-        other => panic!("unparsable response {other:?}: {:?}", String::from_utf8_lossy(out)),
+        other => panic!(
+            "unparsable response {other:?}: {:?}",
+            String::from_utf8_lossy(out)
+        ),
     };
     let header = |name: &str| {
         res.headers
@@ -34,7 +35,11 @@ fn check_response(out: &[u8], keep_alive: bool) -> u16 {
     let length: usize = header("content-length")
         .and_then(|v| v.parse().ok())
         .expect("a Content-Length");
-    assert_eq!(length, out.len() - head_len, "Content-Length of the response");
+    assert_eq!(
+        length,
+        out.len() - head_len,
+        "Content-Length of the response"
+    );
     let connection = if keep_alive { "keep-alive" } else { "close" };
     assert_eq!(header("connection"), Some(connection));
     res.code.expect("a status")
@@ -66,7 +71,11 @@ pub fn run(data: &[u8]) {
     loop {
         let (req, used) = match parse_request(buf, &limits) {
             Ok(None) => {
-                assert!(buf.len() <= bound, "{} bytes held for one request", buf.len());
+                assert!(
+                    buf.len() <= bound,
+                    "{} bytes held for one request",
+                    buf.len()
+                );
                 return;
             }
             Err(e) => {
@@ -78,7 +87,10 @@ pub fn run(data: &[u8]) {
             }
             Ok(Some(parsed)) => parsed,
         };
-        assert!(used > 0 && used <= buf.len() && used <= bound, "used {used}");
+        assert!(
+            used > 0 && used <= buf.len() && used <= bound,
+            "used {used}"
+        );
         // The request does not depend on what follows it, nor arrive before its last byte.
         assert_eq!(
             parse_request(&buf[..used], &limits),
@@ -108,7 +120,8 @@ pub fn run(data: &[u8]) {
                     id,
                     request,
                 };
-                node.handle_input(input).expect("a request is never an error");
+                node.handle_input(input)
+                    .expect("a request is never an error");
                 let mut replies: Vec<_> = drain(&mut node)
                     .into_iter()
                     .filter_map(|o| match o {

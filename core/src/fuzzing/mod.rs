@@ -78,8 +78,8 @@ pub fn http(data: &[u8]) {
 }
 
 /// Drives three nodes of one cluster with a script read from `data`: client requests of every
-/// kind with arbitrary names and numbers, native connections opened, used and closed, client
-/// frames (valid or garbage), peer frames delivered, reordered, duplicated, dropped or
+/// kind with arbitrary names and numbers, native connections opened, used, probed and closed,
+/// client frames (valid or garbage), peer frames delivered, reordered, duplicated, dropped or
 /// corrupted, forged peer messages and strangers' handshakes, UDP datagrams, links cut and
 /// restored, membership changes, crashes with restarts, and time passing (milliseconds to
 /// minutes). Limits are small, so they are reached.

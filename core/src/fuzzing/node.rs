@@ -2,9 +2,7 @@
 
 use super::{drain, gen, small_limits, ByteReader};
 use crate::wire::{encode_frame, ClientMsg};
-use crate::{
-    Config, ConnId, Input, MemberId, Node, Output, PushTarget, RequestId, Timestamp,
-};
+use crate::{Config, ConnId, Input, MemberId, Node, Output, PushTarget, RequestId, Timestamp};
 use bytes::Bytes;
 use core::time::Duration;
 use std::collections::{BTreeSet, VecDeque};
@@ -132,9 +130,13 @@ impl Cluster {
         for f in followups {
             match f {
                 Followup::LinkBroken { from, at } => self.link_down(from, at),
-                Followup::Closed { at, conn } => {
-                    self.feed_ok(at, Input::ConnectionClosed { now: self.now, conn })
-                }
+                Followup::Closed { at, conn } => self.feed_ok(
+                    at,
+                    Input::ConnectionClosed {
+                        now: self.now,
+                        conn,
+                    },
+                ),
             }
         }
     }
@@ -192,15 +194,26 @@ impl Cluster {
         let n = &self.nodes[i];
         let l = &n.cfg.limits;
         let reg = &n.registry;
-        assert!(reg.client_count() <= l.max_clients, "clients over the limit");
-        assert!(reg.service_count() <= l.max_services, "services over the limit");
+        assert!(
+            reg.client_count() <= l.max_clients,
+            "clients over the limit"
+        );
+        assert!(
+            reg.service_count() <= l.max_services,
+            "services over the limit"
+        );
         assert!(
             n.push.count() <= l.max_subscriptions,
             "subscriptions over the limit"
         );
         let mut instances = 0;
         for c in reg.clients.values() {
-            assert_eq!(c.beats.len(), c.record.publications.len(), "{:?}", c.record.id);
+            assert_eq!(
+                c.beats.len(),
+                c.record.publications.len(),
+                "{:?}",
+                c.record.id
+            );
             for p in &c.record.publications {
                 instances += p.instances.len();
                 let entry = reg.services.get(&p.service);
@@ -231,7 +244,13 @@ impl Cluster {
         }
         self.links[i][j] = true;
         let member = self.ids[j].clone();
-        self.feed_ok(i, Input::PeerUp { now: self.now, member });
+        self.feed_ok(
+            i,
+            Input::PeerUp {
+                now: self.now,
+                member,
+            },
+        );
     }
 
     fn link_down(&mut self, i: usize, j: usize) {
@@ -241,9 +260,21 @@ impl Cluster {
         self.links[i][j] = false;
         self.queue.retain(|(from, to, _)| !(*from == i && *to == j));
         let member = self.ids[j].clone();
-        self.feed_ok(i, Input::PeerDown { now: self.now, member });
+        self.feed_ok(
+            i,
+            Input::PeerDown {
+                now: self.now,
+                member,
+            },
+        );
         let conn = peer_conn(i);
-        self.feed_ok(j, Input::ConnectionClosed { now: self.now, conn });
+        self.feed_ok(
+            j,
+            Input::ConnectionClosed {
+                now: self.now,
+                conn,
+            },
+        );
     }
 
     /// Delivers the frame at `k` in the queue, if any.
@@ -271,7 +302,10 @@ impl Cluster {
         let mut delivered = 0;
         while !self.queue.is_empty() {
             delivered += 1;
-            assert!(delivered < MAX_QUIESCE, "the nodes never stop sending frames");
+            assert!(
+                delivered < MAX_QUIESCE,
+                "the nodes never stop sending frames"
+            );
             self.deliver(0);
         }
     }
@@ -359,14 +393,33 @@ impl Cluster {
                     self.now
                 };
                 self.waiting.insert((i, conn, id));
-                self.feed_ok(i, Input::Request { now, conn, id, request });
+                self.feed_ok(
+                    i,
+                    Input::Request {
+                        now,
+                        conn,
+                        id,
+                        request,
+                    },
+                );
             }
             9 => {
                 if self.native[i].is_empty() {
                     return;
                 }
                 let conn = *r.pick(&self.native[i]);
-                let frame = match r.u8() % 4 {
+                let kind = r.u8() % 5;
+                if kind == 4 {
+                    self.feed_ok(
+                        i,
+                        Input::ProbeAnswered {
+                            now: self.now,
+                            conn,
+                        },
+                    );
+                    return;
+                }
+                let frame = match kind {
                     0 | 1 => {
                         let id = self.new_request_id();
                         let request = gen::request(r);
@@ -393,7 +446,13 @@ impl Cluster {
                 self.next_conn += 1;
                 let conn = ConnId(self.next_conn);
                 self.native[i].push(conn);
-                self.feed_ok(i, Input::ConnectionOpened { now: self.now, conn });
+                self.feed_ok(
+                    i,
+                    Input::ConnectionOpened {
+                        now: self.now,
+                        conn,
+                    },
+                );
             }
             11 => {
                 let conn = if self.native[i].is_empty() {
@@ -402,7 +461,13 @@ impl Cluster {
                     let k = r.below(self.native[i].len());
                     self.native[i].remove(k)
                 };
-                self.feed_ok(i, Input::ConnectionClosed { now: self.now, conn });
+                self.feed_ok(
+                    i,
+                    Input::ConnectionClosed {
+                        now: self.now,
+                        conn,
+                    },
+                );
             }
             12 => {
                 let j = r.below(N);
@@ -434,9 +499,14 @@ impl Cluster {
             }
             14 => {
                 let (at, from, data) = match self.udp_pushes.is_empty() || r.bool() {
-                    true => (i, SocketAddr::from(([192, 0, 2, 1], 9000)), r.bytes(64).to_vec()),
+                    true => (
+                        i,
+                        SocketAddr::from(([192, 0, 2, 1], 9000)),
+                        r.bytes(64).to_vec(),
+                    ),
                     false => {
-                        let (at, from, ack) = self.udp_pushes.remove(r.below(self.udp_pushes.len()));
+                        let (at, from, ack) =
+                            self.udp_pushes.remove(r.below(self.udp_pushes.len()));
                         let ack = format!(r#"{{"type":"push-ack","lastRefTime":{ack},"data":""}}"#);
                         (at, from, ack.into_bytes())
                     }
@@ -459,11 +529,23 @@ impl Cluster {
                     if mask & 0x80 != 0 {
                         members.push(MemberId::new("10.0.0.9:8848"));
                     }
-                    self.feed_ok(i, Input::SetMembers { now: self.now, members });
+                    self.feed_ok(
+                        i,
+                        Input::SetMembers {
+                            now: self.now,
+                            members,
+                        },
+                    );
                 }
                 _ => {
                     let members = self.ids.clone();
-                    self.feed_ok(i, Input::SetMembers { now: self.now, members });
+                    self.feed_ok(
+                        i,
+                        Input::SetMembers {
+                            now: self.now,
+                            members,
+                        },
+                    );
                 }
             },
         }
