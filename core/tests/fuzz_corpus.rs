@@ -105,7 +105,7 @@ fn frame_seeds() -> Vec<(&'static str, Vec<u8>)> {
     }));
     let peer = |name, msg: PeerMsg| (name, frame_seed(&[encode_frame(&msg)]));
     vec![
-        ("seed-hello", frame_seed(&[hello.clone()])),
+        ("seed-hello", frame_seed(std::slice::from_ref(&hello))),
         peer("seed-ping", PeerMsg::Ping { seq: 3 }),
         peer(
             "seed-sync",

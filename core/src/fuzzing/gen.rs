@@ -42,7 +42,7 @@ fn arc(s: String) -> Arc<str> {
 }
 
 pub(crate) fn ip(r: &mut ByteReader) -> Arc<str> {
-    if r.u8() % 4 == 0 {
+    if r.one_in(4) {
         arc(name(r))
     } else {
         Arc::from(*r.pick(&IPS))
@@ -50,7 +50,7 @@ pub(crate) fn ip(r: &mut ByteReader) -> Arc<str> {
 }
 
 pub(crate) fn port(r: &mut ByteReader) -> u16 {
-    if r.u8() % 4 == 0 {
+    if r.one_in(4) {
         r.u16()
     } else {
         *r.pick(&PORTS)
@@ -61,7 +61,10 @@ pub(crate) fn service(r: &mut ByteReader) -> ServiceKey {
     match r.u8() % 4 {
         0 => ServiceKey::new(&name(r), &name(r), &name(r)),
         1 => ServiceKey::parse(Some(&name(r)), Some(&name(r)), &name(r)),
-        _ => ServiceKey::parse(None, None, *r.pick(&NAMES)),
+        _ => {
+            let name = NAMES[r.below(NAMES.len())];
+            ServiceKey::parse(None, None, name)
+        }
     }
 }
 
@@ -88,7 +91,7 @@ fn metadata(r: &mut ByteReader) -> BTreeMap<String, String> {
 }
 
 fn weight(r: &mut ByteReader) -> f64 {
-    if r.u8() % 8 == 0 {
+    if r.one_in(8) {
         f64::from_bits(r.u64())
     } else {
         *r.pick(&WEIGHTS)
@@ -241,7 +244,7 @@ fn reply(r: &mut ByteReader) -> Reply {
 }
 
 fn member(r: &mut ByteReader, ids: &[MemberId]) -> MemberId {
-    if r.u8() % 8 == 0 {
+    if r.one_in(8) {
         MemberId::new(&name(r))
     } else {
         r.pick(ids).clone()
@@ -313,13 +316,13 @@ pub(crate) fn peer_msg(r: &mut ByteReader, ids: &[MemberId], cluster: &str) -> P
     let small = |r: &mut ByteReader| u64::from(r.u8() % 8);
     match r.u8() % 14 {
         0 => PeerMsg::Hello(Hello {
-            cluster: if r.u8() % 4 == 0 {
+            cluster: if r.one_in(4) {
                 name(r)
             } else {
                 cluster.to_string()
             },
             member: member(r, ids),
-            version: if r.u8() % 4 == 0 { r.u16() } else { 1 },
+            version: if r.one_in(4) { r.u16() } else { 1 },
             epoch: r.u64(),
         }),
         1 => PeerMsg::Ping { seq: small(r) },

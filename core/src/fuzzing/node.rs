@@ -387,7 +387,7 @@ impl Cluster {
                 let id = self.new_request_id();
                 let request = gen::request(r);
                 // Now and then a timestamp from the past, which the node clamps.
-                let now = if r.u8() % 8 == 0 {
+                let now = if r.one_in(8) {
                     Timestamp::ZERO
                 } else {
                     self.now
@@ -484,7 +484,7 @@ impl Cluster {
                 } else {
                     STRANGER_CONN
                 };
-                let body = if r.u8() % 4 == 0 {
+                let body = if r.one_in(4) {
                     r.bytes(64).to_vec()
                 } else {
                     let cluster = self.cfgs[i].cluster_name.clone();

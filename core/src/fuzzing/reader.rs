@@ -57,6 +57,11 @@ impl<'a> ByteReader<'a> {
         self.u8() & 1 == 1
     }
 
+    /// True for about one byte value in `n` (for rare choices).
+    pub fn one_in(&mut self, n: u8) -> bool {
+        self.u8().is_multiple_of(n)
+    }
+
     /// A number below `n` (0 when `n` is 0), from one byte, or two when `n` exceeds 256.
     pub fn below(&mut self, n: usize) -> usize {
         if n == 0 {
