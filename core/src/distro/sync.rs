@@ -210,8 +210,11 @@ impl Node {
                 ob.back_off(now, min, max);
                 self.stats.sync_retries += 1;
             }
-            if !ob.pending.is_empty() && ob.retry_at <= now {
-                resume = true;
+            if ob.retry_at <= now {
+                resume |= !ob.pending.is_empty();
+                // The backoff is over: no deadline until the next failure. (A peer that is
+                // unreachable now gets its pending keys when it is back: every input flushes.)
+                ob.retry_at = Timestamp::ZERO;
             }
         }
         if resume {

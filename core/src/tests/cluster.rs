@@ -165,6 +165,37 @@ fn a_dead_peer_does_not_delay_sync_to_the_others_and_gets_retried() {
     assert_eq!(net.hosts(2, "svc").len(), 1, "the retry delivered it");
 }
 
+/// Found by the simulator: a peer that went DOWN while a sync to it was backing off left an
+/// expired retry deadline behind, so `poll_output` answered `Timeout(now)` forever.
+#[test]
+fn a_down_peer_with_pending_sync_does_not_make_the_node_spin() {
+    let mut net = Net::with(3, no_beat_expiry);
+    let port = port_owned_by(&net, 0);
+    // member 2 hears nothing from member 0: syncs time out (backoff), then pings fail (DOWN)
+    net.filter = Some(Box::new(|from, to, _| !(from == 0 && to == 2)));
+    net.request(0, register("svc", "10.9.9.9", port));
+    for _ in 0..30 {
+        net.run_for(Duration::from_secs(1));
+        let now = net.now;
+        match net.nodes[0].poll_output() {
+            Output::Timeout(d) => assert!(d > now, "deadline {d:?} is not after now {now:?}"),
+            other => panic!("drained node returned {other:?}"),
+        }
+    }
+    assert_eq!(net.nodes[0].members()[2].state, "DOWN");
+    // a change while the peer is DOWN waits for it without a deadline of its own
+    net.request(0, register("svc2", "10.9.9.9", port));
+    let now = net.now;
+    assert!(matches!(net.nodes[0].poll_output(), Output::Timeout(d) if d > now));
+    net.filter = None;
+    net.run_for(Duration::from_secs(10));
+    assert_eq!(
+        net.hosts(2, "svc2").len(),
+        1,
+        "delivered once member 2 is back"
+    );
+}
+
 #[test]
 fn verify_renews_replicas_past_the_expiry_time() {
     let mut net = Net::new(2);
