@@ -148,14 +148,14 @@ impl Node {
                     let service = p.service.clone();
                     self.registry.changed.insert(service);
                     self.stats.instances_unhealthy += 1;
-                    self.bump_and_sync(&id);
+                    self.bump_derived_and_sync(&id);
                     self.emit(Output::Event(Event::InstanceUnhealthy {
                         client: id.to_string(),
                     }));
                 }
                 BeatAction::Expired(service) => {
                     self.stats.instances_expired += 1;
-                    self.remove_publication_owned(&id, &service, "beat timeout");
+                    self.remove_publication(&id, &service, "beat timeout", true);
                 }
             }
         }

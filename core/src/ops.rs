@@ -400,6 +400,16 @@ impl Node {
         self.mark_sync(SyncKey::Client(id.clone()));
     }
 
+    /// Like [`Node::bump_and_sync`] for a change derived from time passing (see
+    /// [`Revision::derived`]).
+    pub(crate) fn bump_derived_and_sync(&mut self, id: &ClientId) {
+        let writer = self.writer ^ (self.epoch as u32).rotate_left(7);
+        if let Some(c) = self.registry.clients.get_mut(id) {
+            c.record.revision = Revision::derived(c.record.revision, writer);
+        }
+        self.mark_sync(SyncKey::Client(id.clone()));
+    }
+
     /// Removes a publication of a client this member is responsible for; deletes the client
     /// when it publishes nothing else.
     pub(crate) fn remove_publication_owned(
@@ -407,6 +417,17 @@ impl Node {
         id: &ClientId,
         service: &ServiceKey,
         reason: &'static str,
+    ) {
+        self.remove_publication(id, service, reason, false);
+    }
+
+    /// Removes a publication; `derived` when time passing removed it (an expiry), not a client.
+    pub(crate) fn remove_publication(
+        &mut self,
+        id: &ClientId,
+        service: &ServiceKey,
+        reason: &'static str,
+        derived: bool,
     ) {
         if !self.registry.remove_publication(id, service, self.now) {
             return;
@@ -418,6 +439,8 @@ impl Node {
             .is_some_and(|c| c.record.publications.is_empty());
         if empty {
             self.delete_owned_client(id, reason);
+        } else if derived {
+            self.bump_derived_and_sync(id);
         } else {
             self.bump_and_sync(id);
         }

@@ -196,6 +196,49 @@ fn a_down_peer_with_pending_sync_does_not_make_the_node_spin() {
     );
 }
 
+/// Found by the simulator: a member cut off from the others takes over their clients and,
+/// when one stops beating, marks it unhealthy. That change must not outrank a deregistration
+/// made meanwhile on the other side, or the client comes back everywhere when the split heals.
+#[test]
+fn a_split_member_does_not_resurrect_a_client_deregistered_on_the_other_side() {
+    let mut net = Net::new(3);
+    let port = port_owned_by(&net, 0);
+    net.request(0, register("svc", "10.9.9.9", port));
+    net.run_for(Duration::from_millis(10));
+    net.partition(0, 2, true);
+    net.partition(1, 2, true);
+    net.run_for(Duration::from_secs(12));
+    assert_eq!(
+        net.owner_of_at(2, "10.9.9.9", port),
+        2,
+        "member 2 took over"
+    );
+    let dereg = Request::Deregister {
+        service: svc("svc"),
+        ip: "10.9.9.9".into(),
+        port,
+    };
+    assert_eq!(net.request(0, dereg), Reply::Ok);
+    net.run_for(Duration::from_secs(20));
+    let stale = net.hosts(2, "svc");
+    assert!(
+        stale.len() == 1 && !stale[0].healthy,
+        "member 2 marked its stale copy unhealthy"
+    );
+    net.partition(0, 2, false);
+    net.partition(1, 2, false);
+    for _ in 0..15 {
+        net.run_for(Duration::from_secs(1));
+        for i in 0..2 {
+            assert!(net.hosts(i, "svc").is_empty(), "member {i} shows it again");
+        }
+    }
+    assert!(
+        net.hosts(2, "svc").is_empty(),
+        "the deletion reached member 2"
+    );
+}
+
 #[test]
 fn verify_renews_replicas_past_the_expiry_time() {
     let mut net = Net::new(2);
