@@ -208,9 +208,12 @@ impl Node {
                             delete.push(c.record.id.clone());
                         }
                     }
-                    ClientId::Conn { owner, .. } => {
+                    ClientId::Conn { owner, epoch, .. } => {
                         let orphan = match self.members.peer(owner) {
                             None => true,
+                            // The owner restarted (its handshake names another boot epoch):
+                            // every connection of its previous run is gone with it.
+                            Some(p) if p.epoch.is_some_and(|e| e != *epoch) => true,
                             Some(p) => {
                                 p.state == MemberState::Down
                                     && p.down_since

@@ -375,6 +375,11 @@ impl Sim {
 
     fn handle(&mut self, ev: Ev) {
         match ev {
+            Ev::Node(i, NodeIn::SetMembers(_)) => {
+                // Members read the current list when they get to it (announcements may race).
+                let members = self.member_ids();
+                self.deliver(i, NodeIn::SetMembers(members));
+            }
             Ev::Node(i, input) => self.deliver(i, input),
             Ev::Frame {
                 from,
