@@ -40,6 +40,8 @@ pub struct Node {
     pub(crate) push: PushState,
     pub(crate) ping_seq: u64,
     pub(crate) verify_round: u64,
+    /// When the responsibility ring last changed.
+    pub(crate) ring_changed_at: Timestamp,
     /// Whether the last poll returned `Timeout` (the next poll starts a new drain).
     drained: bool,
 }
@@ -68,6 +70,7 @@ impl Node {
             push: PushState::new(seed ^ 15),
             ping_seq: 0,
             verify_round: 0,
+            ring_changed_at: now,
             drained: false,
             now,
             epoch,
@@ -237,6 +240,7 @@ impl Node {
         }
         self.snapshot.seen_ring_version = version;
         let now = self.now;
+        self.ring_changed_at = now;
         let members = &self.members;
         for c in self.registry.clients.values_mut() {
             if let ClientId::IpPort { ip, port } = &c.record.id {

@@ -239,6 +239,40 @@ fn a_split_member_does_not_resurrect_a_client_deregistered_on_the_other_side() {
     );
 }
 
+/// Found by the simulator: a member that restarts and loads a snapshot lacking one of its
+/// clients never verifies it, so the replicas elsewhere lingered until the replica expiry
+/// (3 minutes) and the members disagreed all that time. Replicas their responsible member
+/// stops verifying are handed back to it, which then expires (or keeps) them as usual.
+#[test]
+fn a_replica_its_restarted_owner_lost_is_handed_back_and_expires() {
+    let mut net = Net::new(3);
+    let port = port_owned_by(&net, 2);
+    // member 0 never hears member 2's changes, so member 2's snapshot (from member 0) lacks them
+    net.filter = Some(Box::new(|from, to, m| {
+        !(from == 2 && to == 0 && matches!(m, PeerMsg::Sync { .. } | PeerMsg::Verify { .. }))
+    }));
+    net.request(2, register("svc", "10.9.9.9", port));
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(net.hosts(1, "svc").len(), 1);
+    net.crash(2);
+    net.run_for(Duration::from_secs(1));
+    net.restart(2, config(3, 2));
+    net.filter = None;
+    net.run_for(Duration::from_secs(2));
+    assert!(net.hosts(2, "svc").is_empty(), "the owner lost it");
+    assert_eq!(net.hosts(1, "svc").len(), 1, "a replica still has it");
+    net.run_for(Duration::from_secs(20));
+    assert!(net.nodes[1].stats().replicas_handed_back >= 1);
+    assert_eq!(net.hosts(2, "svc").len(), 1, "handed back to its owner");
+    net.run_for(Duration::from_secs(40));
+    for i in 0..3 {
+        assert!(
+            net.hosts(i, "svc").is_empty(),
+            "member {i}: expired by its owner"
+        );
+    }
+}
+
 #[test]
 fn verify_renews_replicas_past_the_expiry_time() {
     let mut net = Net::new(2);

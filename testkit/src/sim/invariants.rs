@@ -11,8 +11,8 @@
 //!   every service it registered.
 //! * **Expiry bounds** (when calm): a stopped ip-port client is unhealthy on its responsible
 //!   member within `beat_timeout + beat_check_interval`, and gone everywhere within
-//!   `delete_timeout + beat_check_interval` (counted from when it settled, or from when the
-//!   cluster became calm); a closed native client is gone at once, an orphan of a crashed
+//!   `delete_timeout + beat_check_interval` (counted from when it settled, or from one verify
+//!   interval after the cluster became calm); a closed native client is gone at once, an orphan of a crashed
 //!   member within DOWN detection + `orphan_conn_expiry` + a cleanup interval; a hung native
 //!   client is closed within `conn_idle + probe_timeout + 2 conn_scan_interval`.
 //! * **Subscribers** (at the end): every live subscriber's last view equals its member's list.
@@ -88,10 +88,14 @@ impl Sim {
             .filter_map(|(i, s)| s.node.as_ref().map(|n| (i, n)))
     }
 
+    /// When a stopped ip-port client must be gone everywhere: `delete_timeout` plus a beat
+    /// check after it settled, or after the cluster calmed down plus one verify interval (a
+    /// replica its owner lost is handed back to the owner after two verify intervals without
+    /// renewal; the owner's beat clock for it starts then).
     fn ip_deadline(&self, settled: Timestamp) -> Timestamp {
         let t = &self.cfg.timings;
         settled
-            .max(self.calm_from)
+            .max(self.calm_from.plus(t.verify_interval))
             .plus(t.delete_timeout + t.beat_check_interval + SETTLE)
     }
 
@@ -203,7 +207,7 @@ impl Sim {
             let Some((rev, live)) = agg.newest else {
                 continue;
             };
-            if rev.time > horizon {
+            if rev.time > horizon || self.orphan(id) {
                 continue;
             }
             if live {
@@ -283,6 +287,20 @@ impl Sim {
             }
         }
         found
+    }
+
+    /// Whether `id` is a connection client orphaned by its member's crash: each member drops
+    /// those on its own clock (no tombstone), so only the expiry bound judges them.
+    fn orphan(&self, id: &ClientId) -> bool {
+        let ClientId::Conn { conn, .. } = id else {
+            return false;
+        };
+        self.session_of.get(conn).is_some_and(|&s| {
+            matches!(
+                self.sessions[s as usize].closed,
+                Some((_, CloseKind::MemberCrashed))
+            )
+        })
     }
 
     /// Every running member is ready and sees the others as they are.
