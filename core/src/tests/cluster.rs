@@ -273,6 +273,31 @@ fn a_replica_its_restarted_owner_lost_is_handed_back_and_expires() {
     }
 }
 
+/// Found by the simulator: a client registered again after a deregistration kept its
+/// tombstone next to its live record, so every verify round listed it twice and every peer
+/// answered a mismatch and sent the record back, round after round.
+#[test]
+fn a_client_registered_again_after_its_deletion_drops_its_tombstone() {
+    let mut net = Net::new(3);
+    let port = port_owned_by(&net, 0);
+    let id = ClientId::ip_port("10.9.9.9", port);
+    net.request(0, register("svc", "10.9.9.9", port));
+    let dereg = Request::Deregister {
+        service: svc("svc"),
+        ip: "10.9.9.9".into(),
+        port,
+    };
+    net.request(0, dereg);
+    assert!(net.nodes[0].registry().tombstone(&id).is_some());
+    net.request(0, register("svc", "10.9.9.9", port));
+    assert!(net.nodes[0].registry().tombstone(&id).is_none());
+    net.run_for(Duration::from_secs(11));
+    for i in 0..3 {
+        assert_eq!(net.hosts(i, "svc").len(), 1);
+        assert_eq!(net.nodes[i].stats().verify_mismatches, 0, "member {i}");
+    }
+}
+
 #[test]
 fn verify_renews_replicas_past_the_expiry_time() {
     let mut net = Net::new(2);

@@ -39,6 +39,11 @@ pub struct Violation {
     pub detail: String,
 }
 
+type Found = (
+    Vec<(&'static str, String)>,
+    HashMap<ClientId, (Revision, Timestamp)>,
+);
+
 /// Slack for a change to reach every member in a calm cluster.
 const SETTLE: Duration = Duration::from_secs(1);
 
@@ -69,7 +74,8 @@ impl Sim {
     /// Samples every invariant that applies now.
     pub(crate) fn check(&mut self) {
         let calm = self.is_calm();
-        let mut found = self.check_records(calm);
+        let (mut found, seen) = self.check_records(calm);
+        self.newest_seen = seen;
         if calm {
             self.check_members(&mut found);
             self.check_hung(&mut found);
@@ -110,8 +116,10 @@ impl Sim {
         }
     }
 
-    /// One pass over every record of every running member.
-    fn check_records(&self, calm: bool) -> Vec<(&'static str, String)> {
+    /// One pass over every record of every running member. Also returns the newest revision
+    /// of every client with the time it was first seen (revision times are not write times:
+    /// a derived change takes its base's time plus one).
+    fn check_records(&self, calm: bool) -> Found {
         let now = self.now;
         let mut found = Vec::new();
         let mut map: HashMap<&ClientId, Agg<'_>> = HashMap::new();
@@ -197,17 +205,27 @@ impl Sim {
                 map.entry(id).or_default().see(rev, false);
             }
         }
-        if !calm {
-            return found;
+        let mut seen = HashMap::with_capacity(map.len());
+        for (id, agg) in &map {
+            if let Some((rev, _)) = agg.newest {
+                let since = match self.newest_seen.get(*id) {
+                    Some((r, t)) if *r == rev => *t,
+                    _ => now,
+                };
+                seen.insert((*id).clone(), (rev, since));
+            }
         }
-        // Convergence of every settled client.
-        let horizon = (now.as_nanos() / 1_000).saturating_sub(SETTLE.as_micros() as u64);
+        if !calm {
+            return (found, seen);
+        }
+        // Convergence of every client whose newest revision is older than the settle slack.
         let running: Vec<usize> = self.running().map(|(i, _)| i).collect();
         for (id, agg) in &map {
             let Some((rev, live)) = agg.newest else {
                 continue;
             };
-            if rev.time > horizon || self.orphan(id) {
+            let settled = seen.get(*id).is_some_and(|(_, t)| now.since(*t) >= SETTLE);
+            if !settled || self.orphan(id) {
                 continue;
             }
             if live {
@@ -286,7 +304,7 @@ impl Sim {
                 ));
             }
         }
-        found
+        (found, seen)
     }
 
     /// Whether `id` is a connection client orphaned by its member's crash: each member drops

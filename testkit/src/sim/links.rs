@@ -313,5 +313,10 @@ mod tests {
         assert_eq!(f[5], FORWARD_VARIANT);
         let p = encode_frame(&PeerMsg::Ping { seq: 1 });
         assert_ne!(p[5], FORWARD_VARIANT);
+        let v = encode_frame(&PeerMsg::Verify {
+            round: 1,
+            entries: vec![],
+        });
+        assert_eq!(v[5], crate::sim::world::VERIFY_VARIANT);
     }
 }

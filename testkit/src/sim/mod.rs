@@ -54,6 +54,7 @@ pub use config::{Fault, FaultPlan, NetParams, SimConfig, Workload};
 pub use invariants::Violation;
 pub use rng::Rng;
 pub use runner::{
-    replay_command, run_seeds, seeds_from_env, trace_path, write_trace, Failure, Report,
+    replay_command, run_seeds, run_seeds_with, seeds_from_env, trace_path, write_trace, Failure,
+    Report,
 };
 pub use world::Sim;

@@ -7,7 +7,6 @@ use super::world::Sim;
 use distro_core::Timestamp;
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Instant;
 
 /// What a clean run did.
 #[derive(Clone, Debug)]
@@ -87,23 +86,21 @@ impl fmt::Display for Failure {
 impl Sim {
     /// Runs the whole configured duration, then the final checks.
     pub fn run(mut self) -> Result<Report, Failure> {
-        let start = Instant::now();
         let end = Timestamp::ZERO.plus(self.cfg.duration);
         self.run_until(end);
-        self.finish_timed(start)
+        self.finish()
     }
 
     /// Final checks after a run driven by hand (leave a quiet tail first).
     pub fn finish(mut self) -> Result<Report, Failure> {
-        self.finish_timed(Instant::now())
-    }
-
-    fn finish_timed(&mut self, start: Instant) -> Result<Report, Failure> {
         if self.violations.is_empty() {
             self.check();
         }
         if self.violations.is_empty() && self.is_calm() {
-            self.check_subscribers();
+            self.quiesce();
+            if self.violations.is_empty() {
+                self.check_subscribers();
+            }
         }
         self.trace.flush();
         if !self.violations.is_empty() {
@@ -116,13 +113,34 @@ impl Sim {
         Ok(Report {
             seed: self.cfg.seed,
             virtual_time: core::time::Duration::from_nanos(self.now.as_nanos()),
-            real_time: start.elapsed(),
+            real_time: self.started.elapsed(),
             steps: self.steps,
             trace_records: self.trace_records(),
             trace_hash: self.trace_hash(),
             members: self.slots.len(),
             clients: (self.ip.len(), self.conn.len()),
         })
+    }
+}
+
+impl Sim {
+    /// Stops client churn and runs until no member's data changed for a second (at most a
+    /// minute), so subscribers can be compared with their members' lists.
+    fn quiesce(&mut self) {
+        self.churn_until = self.churn_until.min(self.now);
+        let print = |s: &Sim| -> Vec<u64> {
+            s.slots
+                .iter()
+                .map(|x| x.node.as_ref().map_or(0, |n| n.registry().fingerprint()))
+                .collect()
+        };
+        for _ in 0..60 {
+            let before = print(self);
+            self.run_for(core::time::Duration::from_secs(1));
+            if !self.violations.is_empty() || print(self) == before {
+                return;
+            }
+        }
     }
 }
 
@@ -169,24 +187,36 @@ pub fn write_trace(cfg: SimConfig, drive: impl FnOnce(Sim) -> Result<Report, Fai
     path
 }
 
-/// Runs every seed with `make(seed)` and [`Sim::run`]; checks determinism by running the
-/// first seed twice. Panics after all seeds ran if any failed, printing for each the command
-/// that replays it and the trace file it wrote. Returns the clean reports.
+/// Runs every seed with `make(seed)` and [`Sim::run`]; see [`run_seeds_with`].
 pub fn run_seeds(
     file: &str,
     test: &str,
     seeds: &[u64],
     make: impl Fn(u64) -> SimConfig,
 ) -> Vec<Report> {
+    run_seeds_with(file, test, seeds, make, Sim::run)
+}
+
+/// Runs every seed: builds `make(seed)`, hands the simulator to `drive` (which runs it and
+/// returns [`Sim::finish`] or [`Sim::run`]), and checks determinism by running the first seed
+/// twice. Panics after all seeds ran if any failed, printing for each the command that replays
+/// it and the trace file it wrote (by running the seed once more with the text trace on).
+/// Returns the clean reports.
+pub fn run_seeds_with(
+    file: &str,
+    test: &str,
+    seeds: &[u64],
+    make: impl Fn(u64) -> SimConfig,
+    drive: impl Fn(Sim) -> Result<Report, Failure>,
+) -> Vec<Report> {
     let mut reports = Vec::new();
     let mut failures = Vec::new();
     for (n, &seed) in seeds.iter().enumerate() {
-        match Sim::new(make(seed)).run() {
+        match drive(Sim::new(make(seed))) {
             Ok(r) => {
                 println!("{r}");
                 if n == 0 {
-                    let again = Sim::new(make(seed)).run();
-                    match again {
+                    match drive(Sim::new(make(seed))) {
                         Ok(b) if b.trace_hash == r.trace_hash => {}
                         other => failures.push(format!(
                             "seed {seed}: not deterministic: trace {:016x}, then {:?}\n  replay: {}",
@@ -199,7 +229,7 @@ pub fn run_seeds(
                 reports.push(r);
             }
             Err(f) => {
-                let path = write_trace(make(seed), |s| s.run());
+                let path = write_trace(make(seed), &drive);
                 let msg = format!(
                     "{f}  replay: {}\n  trace:  {}",
                     replay_command(file, test, seed),

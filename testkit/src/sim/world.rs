@@ -20,6 +20,8 @@ use std::sync::Arc;
 pub(crate) const PEER_CONN: u64 = 1 << 40;
 /// Connection ids of v1 (HTTP) clients: `HTTP_CONN + client index`.
 pub(crate) const HTTP_CONN: u64 = 2 << 40;
+/// Variant number of `PeerMsg::Verify` in its postcard encoding (checked by a test).
+pub(crate) const VERIFY_VARIANT: u8 = 5;
 
 /// An input for a node, owned (it may wait in a paused node's backlog).
 #[derive(Debug)]
@@ -147,6 +149,8 @@ pub struct Sim {
     /// Native connection id -> session index.
     pub(crate) session_of: HashMap<u64, u32>,
     pub(crate) requests: BTreeMap<u64, ReqInfo>,
+    /// The newest revision of every client seen at the last check, and since when.
+    pub(crate) newest_seen: HashMap<distro_core::ClientId, (distro_core::Revision, Timestamp)>,
     pub(crate) next_conn: u64,
     pub(crate) next_req: u64,
     /// Invariants that do not hold yet may be checked from here on (faults settle).
@@ -157,6 +161,8 @@ pub struct Sim {
     pub(crate) violations: Vec<Violation>,
     pub(crate) steps: u64,
     stalled_steps: u64,
+    /// Wall-clock start, for the speed report only (never read by the simulation).
+    pub(crate) started: std::time::Instant,
 }
 
 impl Sim {
@@ -185,6 +191,7 @@ impl Sim {
             sessions: Vec::new(),
             session_of: HashMap::new(),
             requests: BTreeMap::new(),
+            newest_seen: HashMap::new(),
             next_conn: 1,
             next_req: 1,
             calm_from: Timestamp::ZERO,
@@ -193,6 +200,7 @@ impl Sim {
             violations: Vec::new(),
             steps: 0,
             stalled_steps: 0,
+            started: std::time::Instant::now(),
             cfg,
         };
         for _ in 0..sim.cfg.members {
@@ -506,7 +514,13 @@ impl Sim {
                     self.slots[i].deadline = d;
                     return;
                 }
-                Output::Transmit { to, frame } => self.transmit(i, &to, frame),
+                Output::Transmit { to, frame } => {
+                    if frame.get(5) == Some(&VERIFY_VARIANT) && !self.ready(i) {
+                        let detail = format!("n{i} sent a verify round before it was ready");
+                        self.violate("readiness gate", detail);
+                    }
+                    self.transmit(i, &to, frame)
+                }
                 Output::Reply { id, reply, .. } => self.route_reply(i, id, reply),
                 Output::Push { to, view } => {
                     if let PushTarget::Conn(conn) = to {
@@ -556,9 +570,24 @@ impl Sim {
     }
 
     fn node_event(&mut self, i: usize, e: Event) {
+        let expiry = match &e {
+            Event::ClientRemoved { reason, .. } => *reason == "beat timeout",
+            Event::ReplicaExpired { .. } | Event::InstanceUnhealthy { .. } => true,
+            _ => false,
+        };
+        if expiry && !self.ready(i) {
+            self.violate(
+                "readiness gate",
+                format!("n{i} expired something before it was ready: {e:?}"),
+            );
+        }
         if let Event::ClientRemoved { client, .. } = &e {
             self.observe_removal(i, client);
         }
+    }
+
+    fn ready(&self, i: usize) -> bool {
+        self.slots[i].node.as_ref().is_some_and(|n| n.is_ready())
     }
 
     /// A client request lost with node `i` (crashed before answering).

@@ -59,6 +59,9 @@ pub(crate) struct IpClient {
     /// Every service registered and acknowledged (this incarnation).
     pub registered_at: Option<Timestamp>,
     pub last_beat_ok: Option<Timestamp>,
+    /// After a deregistration asked for by a scenario: register again after this.
+    pub comeback: Option<Duration>,
+    pub coming_back: bool,
 }
 
 impl IpClient {
@@ -83,6 +86,8 @@ impl IpClient {
             deregistered: false,
             registered_at: None,
             last_beat_ok: None,
+            comeback: None,
+            coming_back: false,
         }
     }
 
@@ -113,6 +118,36 @@ impl Sim {
         members[rng.index(members.len())]
     }
 
+    /// Registers the client's instances again (a beating client only).
+    pub(crate) fn reregister(&mut self, c: u32) {
+        let cl = &mut self.ip[c as usize];
+        if cl.phase != IpPhase::Beating || cl.outstanding.is_some() {
+            return;
+        }
+        cl.phase = IpPhase::Registering;
+        cl.step = 0;
+        cl.wake_gen += 1;
+        self.trace
+            .note(self.now, format_args!("ip{c} registers again"));
+        self.ip_send(c);
+    }
+
+    /// Deregisters the client (a beating client only); it comes back after `back_after`.
+    pub(crate) fn deregister(&mut self, c: u32, back_after: Option<Duration>) {
+        let cl = &mut self.ip[c as usize];
+        if cl.phase != IpPhase::Beating || cl.outstanding.is_some() {
+            return;
+        }
+        cl.phase = IpPhase::Deregistering;
+        cl.active = false;
+        cl.deregistered = true;
+        cl.step = 0;
+        cl.wake_gen += 1;
+        cl.comeback = back_after;
+        self.trace.note(self.now, format_args!("ip{c} deregisters"));
+        self.ip_send(c);
+    }
+
     pub(crate) fn ip_event(&mut self, c: u32, ev: IpEv) {
         match ev {
             IpEv::Wake(gen) if gen == self.ip[c as usize].wake_gen => self.ip_act(c),
@@ -138,9 +173,10 @@ impl Sim {
         let cl = &mut self.ip[c as usize];
         match cl.phase {
             IpPhase::NotStarted | IpPhase::Silent | IpPhase::Gone => {
-                if cl.phase != IpPhase::NotStarted && !churn {
+                if cl.phase != IpPhase::NotStarted && !churn && !cl.coming_back {
                     return;
                 }
+                cl.coming_back = false;
                 cl.active = true;
                 cl.incarnation += 1;
                 cl.settled_at = None;
@@ -279,7 +315,10 @@ impl Sim {
                     return;
                 }
                 cl.phase = IpPhase::Gone;
-                if cl.rng.chance(0.5) {
+                if let Some(d) = cl.comeback.take() {
+                    cl.coming_back = true;
+                    self.ip_wake(c, d);
+                } else if self.now < self.churn_until && cl.rng.chance(0.5) {
                     let d = cl
                         .rng
                         .between(Duration::from_secs(10), Duration::from_secs(120));

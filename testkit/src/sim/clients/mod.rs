@@ -96,6 +96,25 @@ impl Sim {
         (&self.ip[k].ip, self.ip[k].port)
     }
 
+    /// Makes ip-port client `k` register its instances again now (identical ones, unless it
+    /// changed its metadata), as a v1 client does after a restart.
+    pub fn reregister_ip_client(&mut self, k: usize) {
+        self.reregister(k as u32);
+    }
+
+    /// Makes ip-port client `k` deregister now; it registers again (the same instances) after
+    /// `back_after`, if given.
+    pub fn deregister_ip_client(&mut self, k: usize, back_after: Option<Duration>) {
+        self.deregister(k as u32, back_after);
+    }
+
+    /// Records a failed scenario expectation (the run stops, like any invariant violation).
+    pub fn expect(&mut self, ok: bool, what: &str) {
+        if !ok {
+            self.violate("scenario", what.to_string());
+        }
+    }
+
     /// Number of connection clients.
     pub fn conn_client_count(&self) -> usize {
         self.conn.len()
