@@ -393,9 +393,13 @@ impl Node {
     /// Advances the revision of a client this member changed and queues it for every peer.
     pub(crate) fn bump_and_sync(&mut self, id: &ClientId) {
         let (now, writer) = (self.now, self.writer);
+        // A write served here for a client another member is responsible for (its owner was
+        // unreachable, or a forwarder's ring differs) does not make this member its owner:
+        // the owner adopts the newer revision when it arrives.
+        let owned = self.owns(id);
         if let Some(c) = self.registry.clients.get_mut(id) {
             c.record.revision = Revision::next(c.record.revision, now, writer);
-            c.owned = true;
+            c.owned = owned;
         }
         self.mark_sync(SyncKey::Client(id.clone()));
     }

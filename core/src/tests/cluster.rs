@@ -298,6 +298,34 @@ fn a_client_registered_again_after_its_deletion_drops_its_tombstone() {
     }
 }
 
+/// Found by the simulator: a member that served a write for a client another member is
+/// responsible for (its link to that member was down for a moment) took itself for the owner
+/// until the ring changed, ran the beat checks on a copy that never gets beats, and marked a
+/// client that kept beating to its real owner unhealthy (or deleted it).
+#[test]
+fn serving_a_write_for_an_unreachable_owner_does_not_make_this_member_its_owner() {
+    let mut net = Net::with(3, |c| c.timings.sync_timeout = Duration::from_secs(1));
+    let port = port_owned_by(&net, 2);
+    net.partition(0, 2, true);
+    assert_eq!(net.request(0, register("svc", "10.9.9.9", port)), Reply::Ok);
+    assert_eq!(net.nodes[0].stats().forwards, 0, "served at member 0");
+    net.run_for(Duration::from_millis(500));
+    net.partition(0, 2, false);
+    for _ in 0..12 {
+        net.run_for(Duration::from_secs(5));
+        net.request(2, beat("svc", "10.9.9.9", port));
+    }
+    for i in 0..3 {
+        let hosts = net.hosts(i, "svc");
+        assert!(
+            hosts.len() == 1 && hosts[0].healthy,
+            "member {i}: {hosts:?}"
+        );
+    }
+    assert_eq!(net.nodes[0].stats().instances_unhealthy, 0);
+    assert_eq!(net.nodes[0].stats().instances_expired, 0);
+}
+
 #[test]
 fn verify_renews_replicas_past_the_expiry_time() {
     let mut net = Net::new(2);
