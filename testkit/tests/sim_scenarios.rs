@@ -272,3 +272,31 @@ fn partition_that_splits_responsibility_then_heals() {
         },
     );
 }
+
+/// No faults, heavy client churn: every stop, deregistration, hang and disconnect is judged by
+/// the expiry and unhealthy bounds in calm conditions.
+#[test]
+fn steady_churn_without_faults() {
+    scenario(
+        "steady_churn_without_faults",
+        1,
+        |seed| {
+            let mut cfg = cluster(seed, 4, 200, 60);
+            cfg.workload.churn_per_minute = 2.0;
+            cfg
+        },
+        |mut sim| {
+            sim.run_for(secs(300));
+            let judged = sim.judged();
+            sim.expect(
+                judged.unhealthy_bounds > 20,
+                "the unhealthy bound was judged",
+            );
+            sim.expect(
+                judged.expiry_deadlines > 100,
+                "expiry deadlines were judged",
+            );
+            sim.finish()
+        },
+    );
+}

@@ -247,7 +247,12 @@ impl Sim {
             self.at(distro_core::Timestamp::ZERO.plus(at), Ev::Fault(f));
         }
         if self.cfg.faults.random && !self.cfg.faults.until.is_zero() {
-            self.churn_until = self.faults_until;
+            // Clients keep churning into the calm tail (so the expiry bounds are judged in
+            // calm conditions too) and stop 45 s before the end.
+            let tail = self.cfg.duration.saturating_sub(Duration::from_secs(45));
+            self.churn_until = self
+                .faults_until
+                .max(distro_core::Timestamp::ZERO.plus(tail));
             let gap = self.next_fault_gap();
             self.after(gap, Ev::RandomFault);
             self.at(self.faults_until, Ev::EndFaults);

@@ -2,19 +2,22 @@
 //!
 //! * **Resurrection** (always): a client that stopped or deregistered, whose writes all
 //!   settled and whose deletion is known at revision `R`, is never held live at a revision
-//!   above `R`.
+//!   above `R`, and never again by a member that held its deletion (until that member
+//!   restarts with an empty memory).
 //! * **Convergence** (when calm): every client whose newest revision anywhere is older than
 //!   the settle slack is held identically by every running member (or by none, if the newest
 //!   is a deletion); every member is ready and sees every running member UP and the others DOWN.
-//! * **No lost live client** (when calm): a beating ip-port client, or a registered native
-//!   client on a running member that answers probes, is held by every running member with
-//!   every service it registered.
+//! * **No lost live client** (when calm): a beating ip-port client (healthy), or a registered
+//!   native client on a running member that answers probes, is held by every running member
+//!   with every service it registered.
 //! * **Expiry bounds** (when calm): a stopped ip-port client is unhealthy on its responsible
 //!   member within `beat_timeout + beat_check_interval`, and gone everywhere within
 //!   `delete_timeout + beat_check_interval` (counted from when it settled, or from one verify
 //!   interval after the cluster became calm); a closed native client is gone at once, an orphan of a crashed
 //!   member within DOWN detection + `orphan_conn_expiry` + a cleanup interval; a hung native
-//!   client is closed within `conn_idle + probe_timeout + 2 conn_scan_interval`.
+//!   client is closed within `conn_idle + probe_timeout + 2 conn_scan_interval`. (A member
+//!   that starts while a member is dead sees it UP until its pings fail, so orphans count from
+//!   the last start too.)
 //! * **Subscribers** (at the end): every live subscriber's last view equals its member's list.
 //!
 //! "Calm" means no fault is active and the last one ended at least
@@ -42,7 +45,16 @@ pub struct Violation {
 type Found = (
     Vec<(&'static str, String)>,
     HashMap<ClientId, (Revision, Timestamp)>,
+    u64,
+    Vec<(Gone, usize)>,
 );
+
+/// A settled client whose deletion a member holds.
+#[derive(Clone, Copy)]
+enum Gone {
+    Ip(u32),
+    Session(u32),
+}
 
 /// Slack for a change to reach every member in a calm cluster.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -74,8 +86,18 @@ impl Sim {
     /// Samples every invariant that applies now.
     pub(crate) fn check(&mut self) {
         let calm = self.is_calm();
-        let (mut found, seen) = self.check_records(calm);
+        let (mut found, seen, deadlines, gone) = self.check_records(calm);
         self.newest_seen = seen;
+        for (g, i) in gone {
+            match g {
+                Gone::Ip(c) => self.ip[c as usize].gone_on |= 1 << i,
+                Gone::Session(s) => self.sessions[s as usize].gone_on |= 1 << i,
+            }
+        }
+        if calm {
+            self.judged.calm_samples += 1;
+            self.judged.expiry_deadlines += deadlines;
+        }
         if calm {
             self.check_members(&mut found);
             self.check_hung(&mut found);
@@ -109,7 +131,10 @@ impl Sim {
         let t = &self.cfg.timings;
         match closed {
             CloseKind::ByClient | CloseKind::ByMember => settled.max(self.calm_from).plus(SETTLE),
+            // Every member drops orphans on its own clock: DOWN detection, then the orphan
+            // expiry, then its next cleanup; a member that started since counts from its start.
             CloseKind::MemberCrashed => settled
+                .max(self.last_boot)
                 .plus(self.down_detect_time() + t.orphan_conn_expiry + t.cleanup_interval)
                 .max(self.calm_from.plus(t.cleanup_interval))
                 .plus(SETTLE),
@@ -126,6 +151,8 @@ impl Sim {
         let mut ip_holders = vec![0u64; self.ip.len()];
         let mut sess_holders: HashMap<u64, u64> = HashMap::new();
         let mut running_mask = 0u64;
+        let mut deadlines = 0u64;
+        let mut gone = Vec::new();
         for (i, node) in self.running() {
             running_mask |= 1 << i;
             let reg = node.registry();
@@ -140,11 +167,24 @@ impl Sim {
                             continue;
                         };
                         let cl = &self.ip[c as usize];
-                        if has_services(rec, &cl.services) {
+                        let healthy = rec
+                            .publications
+                            .iter()
+                            .all(|p| p.instances.iter().all(|x| x.healthy));
+                        if healthy && has_services(rec, &cl.services) {
                             ip_holders[c as usize] |= 1 << i;
                         }
                         if cl.active {
                             continue;
+                        }
+                        if cl.settled_at.is_some() && cl.gone_on & (1 << i) != 0 {
+                            found.push((
+                                "resurrection",
+                                format!(
+                                    "n{i} holds {} at {:?} again after it held its deletion",
+                                    rec.id, rec.revision
+                                ),
+                            ));
                         }
                         if let (Some(_), Some(r)) = (cl.settled_at, cl.deleted_rev) {
                             if rec.revision > r {
@@ -155,6 +195,7 @@ impl Sim {
                             }
                         }
                         if let Some(t) = cl.settled_at.filter(|_| calm) {
+                            deadlines += 1;
                             if now >= self.ip_deadline(t) {
                                 found.push((
                                     "expiry bound",
@@ -179,6 +220,15 @@ impl Sim {
                         if has_services(rec, &self.conn[t.client as usize].services) {
                             *sess_holders.entry(*conn).or_default() |= 1 << i;
                         }
+                        if t.settled_at.is_some() && t.gone_on & (1 << i) != 0 {
+                            found.push((
+                                "resurrection",
+                                format!(
+                                    "n{i} holds {} at {:?} again after it held its deletion",
+                                    rec.id, rec.revision
+                                ),
+                            ));
+                        }
                         if let (Some(_), Some(r)) = (t.settled_at, t.deleted_rev) {
                             if rec.revision > r {
                                 found.push((
@@ -191,6 +241,7 @@ impl Sim {
                             }
                         }
                         if let (Some((_, kind)), Some(st)) = (t.closed, t.settled_at) {
+                            deadlines += calm as u64;
                             if calm && now >= self.session_deadline(kind, st) {
                                 found.push(("expiry bound", format!(
                                     "n{i} still holds {} (rev {:?}), connection gone ({kind:?}) at {st:?}",
@@ -203,6 +254,11 @@ impl Sim {
             }
             for (id, rev) in reg.tombstones() {
                 map.entry(id).or_default().see(rev, false);
+                if let Some(g) = self.settled_deletion(id, rev) {
+                    if reg.client(id).is_none() {
+                        gone.push((g, i));
+                    }
+                }
             }
         }
         let mut seen = HashMap::with_capacity(map.len());
@@ -216,7 +272,7 @@ impl Sim {
             }
         }
         if !calm {
-            return (found, seen);
+            return (found, seen, deadlines, gone);
         }
         // Convergence of every client whose newest revision is older than the settle slack.
         let running: Vec<usize> = self.running().map(|(i, _)| i).collect();
@@ -274,7 +330,7 @@ impl Sim {
                 found.push((
                     "lost live client",
                     format!(
-                        "ip client {}:{} (beating, registered at {:?}) missing on {}",
+                        "ip client {}:{} (beating, registered at {:?}) missing or unhealthy on {}",
                         cl.ip,
                         cl.port,
                         cl.registered_at,
@@ -304,7 +360,28 @@ impl Sim {
                 ));
             }
         }
-        (found, seen)
+        (found, seen, deadlines, gone)
+    }
+
+    /// The settled client a tombstone at `rev` is the deletion of (at or after the deletion
+    /// known when it settled), if any.
+    fn settled_deletion(&self, id: &ClientId, rev: Revision) -> Option<Gone> {
+        match id {
+            ClientId::IpPort { ip, port } => {
+                let &c = self.ip_index.get(&(ip.clone(), *port))?;
+                let cl = &self.ip[c as usize];
+                let ok = !cl.active
+                    && cl.settled_at.is_some()
+                    && cl.deleted_rev.is_some_and(|r| rev >= r);
+                ok.then_some(Gone::Ip(c))
+            }
+            ClientId::Conn { conn, .. } => {
+                let &s = self.session_of.get(conn)?;
+                let t = &self.sessions[s as usize];
+                let ok = t.settled_at.is_some() && t.deleted_rev.is_some_and(|r| rev >= r);
+                ok.then_some(Gone::Session(s))
+            }
+        }
     }
 
     /// Whether `id` is a connection client orphaned by its member's crash: each member drops
@@ -396,6 +473,10 @@ impl Sim {
         let Some(o) = self.slot_of(&owner) else {
             return;
         };
+        if self.node(o).is_none() {
+            return;
+        }
+        self.judged.unhealthy_bounds += 1;
         let Some(node) = self.node(o) else {
             return;
         };

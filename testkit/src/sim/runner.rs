@@ -8,6 +8,17 @@ use distro_core::Timestamp;
 use std::fmt;
 use std::path::PathBuf;
 
+/// How many times the checks that need calm conditions actually judged something.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Judged {
+    /// Samples taken while calm (convergence, no lost live client, expiry bounds).
+    pub calm_samples: u64,
+    /// Stopped ip-port clients checked for the unhealthy bound.
+    pub unhealthy_bounds: u64,
+    /// Records of stopped or closed clients whose expiry deadline was checked while calm.
+    pub expiry_deadlines: u64,
+}
+
 /// What a clean run did.
 #[derive(Clone, Debug)]
 pub struct Report {
@@ -27,6 +38,8 @@ pub struct Report {
     pub members: usize,
     /// Ip-port and connection clients.
     pub clients: (usize, usize),
+    /// How often the calm-only checks judged something.
+    pub judged: Judged,
 }
 
 impl Report {
@@ -40,7 +53,7 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {}: {} members, {}+{} clients, {:.0} s virtual in {:.2} s real ({:.0}x), {} steps, trace {:016x}",
+            "seed {}: {} members, {}+{} clients, {:.0} s virtual in {:.2} s real ({:.0}x), {} steps, judged {}/{}/{}, trace {:016x}",
             self.seed,
             self.members,
             self.clients.0,
@@ -49,6 +62,9 @@ impl fmt::Display for Report {
             self.real_time.as_secs_f64(),
             self.speedup(),
             self.steps,
+            self.judged.calm_samples,
+            self.judged.unhealthy_bounds,
+            self.judged.expiry_deadlines,
             self.trace_hash
         )
     }
@@ -119,11 +135,17 @@ impl Sim {
             trace_hash: self.trace_hash(),
             members: self.slots.len(),
             clients: (self.ip.len(), self.conn.len()),
+            judged: self.judged,
         })
     }
 }
 
 impl Sim {
+    /// How often the calm-only checks judged something so far.
+    pub fn judged(&self) -> Judged {
+        self.judged
+    }
+
     /// Stops client churn and runs until no member's data changed for a second (at most a
     /// minute), so subscribers can be compared with their members' lists.
     fn quiesce(&mut self) {

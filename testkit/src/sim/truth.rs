@@ -36,6 +36,9 @@ pub(crate) struct SessionTruth {
     /// The member saw the close (or died): nothing more can change this client.
     pub settled_at: Option<Timestamp>,
     pub deleted_rev: Option<Revision>,
+    /// Members (bit per slot) that held its deletion since it settled: showing it live again
+    /// there is a resurrection.
+    pub gone_on: u64,
     /// The client id the members hold for this connection, once seen.
     pub record_id: Option<ClientId>,
 }

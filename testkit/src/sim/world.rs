@@ -155,12 +155,16 @@ pub struct Sim {
     pub(crate) next_req: u64,
     /// Invariants that do not hold yet may be checked from here on (faults settle).
     pub(crate) calm_from: Timestamp,
+    /// When a member last started (a starting member sees every peer UP until pings fail).
+    pub(crate) last_boot: Timestamp,
     /// Lifecycle churn of clients stops here.
     pub(crate) churn_until: Timestamp,
     pub(crate) faults_until: Timestamp,
     pub(crate) violations: Vec<Violation>,
     pub(crate) steps: u64,
     stalled_steps: u64,
+    /// How often each kind of check judged something (to show the invariants were exercised).
+    pub(crate) judged: super::runner::Judged,
     /// Wall-clock start, for the speed report only (never read by the simulation).
     pub(crate) started: std::time::Instant,
 }
@@ -195,11 +199,13 @@ impl Sim {
             next_conn: 1,
             next_req: 1,
             calm_from: Timestamp::ZERO,
+            last_boot: Timestamp::ZERO,
             churn_until: Timestamp::NEVER,
             faults_until: Timestamp::ZERO.plus(cfg.faults.until),
             violations: Vec::new(),
             steps: 0,
             stalled_steps: 0,
+            judged: Default::default(),
             started: std::time::Instant::now(),
             cfg,
         };
@@ -316,6 +322,14 @@ impl Sim {
             limits: self.cfg.limits.clone(),
         };
         slot.node = Some(Node::new(cfg, self.now));
+        self.last_boot = self.now;
+        // A fresh member has seen no deletion yet.
+        for c in &mut self.ip {
+            c.gone_on &= !(1 << i);
+        }
+        for t in &mut self.sessions {
+            t.gone_on &= !(1 << i);
+        }
         slot.crashed_at = None;
         slot.deadline = self.now;
         self.drain(i);

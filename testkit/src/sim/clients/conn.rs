@@ -203,6 +203,7 @@ impl Sim {
             closed: None,
             settled_at: None,
             deleted_rev: None,
+            gone_on: 0,
             record_id: None,
         });
         self.session_of.insert(conn.0, s);

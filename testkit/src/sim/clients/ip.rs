@@ -55,6 +55,8 @@ pub(crate) struct IpClient {
     pub pending: u32,
     pub settled_at: Option<Timestamp>,
     pub deleted_rev: Option<Revision>,
+    /// Members (bit per slot) that held its deletion since it settled.
+    pub gone_on: u64,
     pub deregistered: bool,
     /// Every service registered and acknowledged (this incarnation).
     pub registered_at: Option<Timestamp>,
@@ -83,6 +85,7 @@ impl IpClient {
             pending: 0,
             settled_at: None,
             deleted_rev: None,
+            gone_on: 0,
             deregistered: false,
             registered_at: None,
             last_beat_ok: None,
@@ -181,6 +184,7 @@ impl Sim {
                 cl.incarnation += 1;
                 cl.settled_at = None;
                 cl.deleted_rev = None;
+                cl.gone_on = 0;
                 cl.deregistered = false;
                 cl.registered_at = None;
                 cl.phase = IpPhase::Registering;
