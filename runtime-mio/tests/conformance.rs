@@ -39,6 +39,9 @@ scenarios!(
 fn every_scenario_is_run() {
     let here = include_str!("conformance.rs");
     for (name, _) in distro_testkit::conformance::SCENARIOS {
-        assert!(here.contains(&format!("    {name},\n")), "no test for scenario {name}");
+        assert!(
+            here.contains(&format!("    {name},\n")),
+            "no test for scenario {name}"
+        );
     }
 }

@@ -77,6 +77,13 @@ impl Cluster {
     /// (unless `n` is 1) and `extra_args`, and waits until every one printed its ready line.
     /// Panics with the logs if a member does not start.
     pub fn start(binary: &Path, n: usize, extra_args: &[&str]) -> Cluster {
+        Self::start_among(binary, n, &[], extra_args)
+    }
+
+    /// [`Cluster::start`], with `others` (member ids, `ip:port`) added to the member list:
+    /// members that are not processes of this cluster, e.g. a fake member listening on a port
+    /// from [`free_http_port`] + 1001.
+    pub fn start_among(binary: &Path, n: usize, others: &[String], extra_args: &[&str]) -> Cluster {
         assert!(n > 0, "a cluster needs a member");
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
@@ -84,6 +91,7 @@ impl Cluster {
             let members_arg = ports
                 .iter()
                 .map(|p| format!("127.0.0.1:{p}"))
+                .chain(others.iter().cloned())
                 .collect::<Vec<_>>()
                 .join(",");
             let mut cluster = Cluster {
@@ -284,7 +292,7 @@ impl Cluster {
         let _ = writeln!(log, "==== testkit: starting member {i} ({})", m.http);
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--http").arg(m.http.to_string());
-        if self.members.len() > 1 {
+        if self.members_arg.contains(',') {
             cmd.arg("--members").arg(&self.members_arg);
         }
         cmd.args(&self.extra)
@@ -403,6 +411,12 @@ pub fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// A loopback HTTP port whose +1000 and +1001 are free too, never handed out before by this
+/// process (for a fake member, or a second cluster's member list).
+pub fn free_http_port() -> u16 {
+    pick_http_ports(1)[0]
+}
+
 /// `n` HTTP ports whose +1000 and +1001 are free as well, none handed out before by this
 /// process.
 fn pick_http_ports(n: usize) -> Vec<u16> {
@@ -441,8 +455,7 @@ fn seed() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    (nanos ^ (u64::from(std::process::id()) << 20) ^ count.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        | 1
+    (nanos ^ (u64::from(std::process::id()) << 20) ^ count.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1
 }
 
 /// A fresh log file for member `i`: `target/conformance-logs/<test name>-<pid>-<n>-m<i>.log`

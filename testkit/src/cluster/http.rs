@@ -50,7 +50,8 @@ pub fn try_request(addr: SocketAddr, method: &str, target: &str) -> io::Result<R
     } else {
         ""
     };
-    let req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\n{length}Connection: close\r\n\r\n");
+    let req =
+        format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\n{length}Connection: close\r\n\r\n");
     conn.send(req.as_bytes())?;
     conn.read_response()
 }

@@ -15,7 +15,11 @@ const CLOSE_SOON: Duration = Duration::from_secs(5);
 
 /// Asserts that member 0 still answers a list.
 fn still_serving(c: &Cluster) {
-    assert_eq!(c.http(0, "GET", LIST).status, 200, "the member stopped serving");
+    assert_eq!(
+        c.http(0, "GET", LIST).status,
+        200,
+        "the member stopped serving"
+    );
 }
 
 /// Sends `bytes` on a fresh HTTP connection; expects `status` and then a close.
@@ -60,7 +64,12 @@ pub fn malformed_http_gets_400_and_close(bin: &Path) {
 /// A request head over `max_http_head` is answered 431, a body over `max_http_body` 413, and
 /// the connection is closed.
 pub fn oversized_head_and_body_are_refused(bin: &Path) {
-    let limits = ["--limit", "max_http_head=4096", "--limit", "max_http_body=1000"];
+    let limits = [
+        "--limit",
+        "max_http_head=4096",
+        "--limit",
+        "max_http_body=1000",
+    ];
     let c = Cluster::start(bin, 1, &limits);
     let big = "a".repeat(8192);
     let head = format!("GET {LIST} HTTP/1.1\r\nX-Big: {big}\r\n\r\n");
@@ -91,12 +100,18 @@ pub fn unknown_paths_and_bad_parameters(bin: &Path) {
     let mut ask = |method: &str, target: &str| {
         let req = format!("{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
         conn.send(req.as_bytes()).expect("send");
-        conn.read_response().expect("a response on the same connection")
+        conn.read_response()
+            .expect("a response on the same connection")
     };
     let cases: &[(&str, &str, u16, &str)] = &[
         ("GET", "/no/such/path", 404, ""),
         ("GET", "/nacos/v1/ns/nothing", 404, ""),
-        ("DELETE", "/nacos/v1/ns/instance/list?serviceName=s", 405, ""),
+        (
+            "DELETE",
+            "/nacos/v1/ns/instance/list?serviceName=s",
+            405,
+            "",
+        ),
         (
             "POST",
             "/nacos/v1/ns/instance?ip=1.1.1.1&port=1",
@@ -139,7 +154,12 @@ pub fn unknown_paths_and_bad_parameters(bin: &Path) {
             400,
             "Param 'metadata'",
         ),
-        ("GET", "/nacos/v1/ns/instance/list", 400, "Param 'serviceName' is required."),
+        (
+            "GET",
+            "/nacos/v1/ns/instance/list",
+            400,
+            "Param 'serviceName' is required.",
+        ),
         (
             "GET",
             "/nacos/v1/ns/instance/list?serviceName=s&udpPort=x",
@@ -187,7 +207,10 @@ pub fn stalled_and_idle_connections_are_closed(bin: &Path) {
         !idle.closed_by_server(Duration::from_millis(800)),
         "a keep-alive connection idle under the idle timeout must stay open"
     );
-    assert!(idle.closed_by_server(Duration::from_secs(10)), "an idle connection must be closed");
+    assert!(
+        idle.closed_by_server(Duration::from_secs(10)),
+        "an idle connection must be closed"
+    );
     assert!(
         idle_since.elapsed() >= Duration::from_millis(1900),
         "closed after {:?} idle, before the idle timeout",
@@ -214,12 +237,14 @@ pub fn connection_limit(bin: &Path) {
     }
     assert_eq!(http.get(LIST).expect("held connection").status, 200);
     drop(http);
-    wait_until(CONVERGE, "a freed slot to serve again", || {
-        match crate::cluster::http::try_request(c.http_addr(0), "GET", LIST) {
+    wait_until(
+        CONVERGE,
+        "a freed slot to serve again",
+        || match crate::cluster::http::try_request(c.http_addr(0), "GET", LIST) {
             Ok(r) if r.status == 200 => Ok(()),
             other => Err(format!("{other:?}")),
-        }
-    });
+        },
+    );
     assert_eq!(native.request(Request::Ping), Reply::Pong);
 }
 

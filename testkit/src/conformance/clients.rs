@@ -120,7 +120,12 @@ fn wait_for_push(
 /// an acked push is not sent again, an unacked one is resent once after the ack timeout.
 /// Large views arrive gzipped.
 pub fn udp_subscriber_receives_and_acks_push(bin: &Path) {
-    let timings = ["--timing", "push_window=10", "--timing", "push_ack_timeout=500"];
+    let timings = [
+        "--timing",
+        "push_window=10",
+        "--timing",
+        "push_ack_timeout=500",
+    ];
     let c = Cluster::start(bin, 1, &timings);
     let acking = UdpSubscriber::bind();
     let silent = UdpSubscriber::bind();
@@ -137,20 +142,30 @@ pub fn udp_subscriber_receives_and_acks_push(bin: &Path) {
     }
     register(&c, 0, "udp", "10.2.0.1", 1);
 
-    let push = acking.recv(CONVERGE).expect("a push to the acking subscriber");
+    let push = acking
+        .recv(CONVERGE)
+        .expect("a push to the acking subscriber");
     assert_eq!(push.kind, "dom");
     assert_eq!(push.data["name"], "DEFAULT_GROUP@@udp");
     assert_eq!(push.data["clusters"], "", "clusters echo the subscriber's");
     assert_eq!(push.hosts(), vec!["10.2.0.1:1".to_string()]);
-    assert!(push.last_ref_time < 1 << 53, "lastRefTime must survive a JS double");
+    assert!(
+        push.last_ref_time < 1 << 53,
+        "lastRefTime must survive a JS double"
+    );
     acking.ack(&push);
 
-    let first = silent.recv(CONVERGE).expect("a push to the silent subscriber");
+    let first = silent
+        .recv(CONVERGE)
+        .expect("a push to the silent subscriber");
     assert_eq!(first.data["clusters"], "DEFAULT");
     let again = silent
         .recv(Duration::from_secs(5))
         .expect("an unacked push is resent");
-    assert_eq!(again.last_ref_time, first.last_ref_time, "the resend is the same push");
+    assert_eq!(
+        again.last_ref_time, first.last_ref_time,
+        "the resend is the same push"
+    );
     silent.ack(&again);
     assert!(
         acking.recv(Duration::from_millis(1200)).is_none(),

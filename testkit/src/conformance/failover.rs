@@ -83,10 +83,14 @@ pub fn kill9_keeps_live_clients_and_restart_converges(bin: &Path) {
     live.extend((0..3).map(|i| format!("10.6.1.{i}:2000")));
     let live_refs: Vec<&str> = live.iter().map(String::as_str).collect();
     for i in 0..3 {
-        wait_until(CONVERGE, &format!("member {i} to list every client"), || {
-            beaters.beat(&c);
-            check_lists(&c, i, &live_refs)
-        });
+        wait_until(
+            CONVERGE,
+            &format!("member {i} to list every client"),
+            || {
+                beaters.beat(&c);
+                check_lists(&c, i, &live_refs)
+            },
+        );
     }
     let dead_owner = (1..=6)
         .map(|k| v1::responsible(&c, 0, &format!("10.6.0.{k}"), 1000 + k))
@@ -126,9 +130,18 @@ pub fn kill9_keeps_live_clients_and_restart_converges(bin: &Path) {
         );
     }
     for i in 0..2 {
-        let r = c.http(i, "GET", "/nacos/v1/ns/instance/list?serviceName=failover&healthyOnly=true");
+        let r = c.http(
+            i,
+            "GET",
+            "/nacos/v1/ns/instance/list?serviceName=failover&healthyOnly=true",
+        );
         let healthy = r.json()["hosts"].as_array().map_or(0, Vec::len);
-        assert_eq!(healthy, survivors.len(), "member {i}: every live client is healthy: {}", r.body);
+        assert_eq!(
+            healthy,
+            survivors.len(),
+            "member {i}: every live client is healthy: {}",
+            r.body
+        );
     }
 
     c.restart(2);

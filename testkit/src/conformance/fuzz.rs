@@ -185,14 +185,20 @@ pub fn fuzzed_input_never_panics(bin: &Path) {
             }
         }
         if round % 100 == 99 {
-            assert!(c.is_running(0), "the member died at round {round} (seed {SEED:#x})");
+            assert!(
+                c.is_running(0),
+                "the member died at round {round} (seed {SEED:#x})"
+            );
             let r = c.http(0, "GET", "/nacos/v1/ns/instance/list?serviceName=fuzz-ok");
             assert_eq!(r.status, 200, "round {round}: {}", r.body);
         }
     }
     assert!(c.is_running(0), "the member died (seed {SEED:#x})");
     let log = c.log(0);
-    assert!(!log.contains("panicked"), "the member panicked (seed {SEED:#x})");
+    assert!(
+        !log.contains("panicked"),
+        "the member panicked (seed {SEED:#x})"
+    );
     assert!(super::v1::addrs(&c, 0, "fuzz-ok").contains("10.0.0.1:1"));
     assert_eq!(good.request(Request::Ping), distro_core::Reply::Pong);
     c.stop(0);

@@ -82,7 +82,10 @@ pub const SCENARIOS: &[(&str, fn(&Path))] = &[
         "unanswered_probes_close_the_connection",
         unanswered_probes_close_the_connection,
     ),
-    ("native_subscriber_gets_pushes", native_subscriber_gets_pushes),
+    (
+        "native_subscriber_gets_pushes",
+        native_subscriber_gets_pushes,
+    ),
     (
         "udp_subscriber_receives_and_acks_push",
         udp_subscriber_receives_and_acks_push,

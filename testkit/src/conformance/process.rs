@@ -45,10 +45,16 @@ pub fn bad_command_line_exits_2(bin: &Path) {
         (&["--members", "127.0.0.1:1,127.0.0.1:2"], "127.0.0.1:8848"),
     ];
     for (args, mentions) in cases {
-        let out = Command::new(bin).args(*args).output().expect("run the binary");
+        let out = Command::new(bin)
+            .args(*args)
+            .output()
+            .expect("run the binary");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(mentions), "{args:?}: stderr should mention {mentions:?}: {err}");
+        assert!(
+            err.contains(mentions),
+            "{args:?}: stderr should mention {mentions:?}: {err}"
+        );
         assert!(!err.contains("distrod listening"), "{args:?}: {err}");
     }
 }

@@ -97,7 +97,10 @@ pub fn ip_port_write_forwarded(bin: &Path) {
     let forwards = c.metric(0, "forwards");
     let served = c.metric(owner, "forwards_served");
     register(&c, 0, svc, &ip, port);
-    assert!(c.metric(0, "forwards") > forwards, "member 0 did not forward");
+    assert!(
+        c.metric(0, "forwards") > forwards,
+        "member 0 did not forward"
+    );
     assert!(
         c.metric(owner, "forwards_served") > served,
         "member {owner} did not serve the forwarded write"
@@ -106,7 +109,11 @@ pub fn ip_port_write_forwarded(bin: &Path) {
     for i in 0..3 {
         wait_for_addrs(&c, i, svc, &[&want]);
     }
-    let r = c.http(owner, "GET", "/nacos/v1/ns/operator/metrics?onlyStatus=false");
+    let r = c.http(
+        owner,
+        "GET",
+        "/nacos/v1/ns/operator/metrics?onlyStatus=false",
+    );
     assert!(
         r.json()["responsibleInstanceCount"].as_u64() >= Some(1),
         "the responsible member owns the instance: {}",
@@ -115,9 +122,14 @@ pub fn ip_port_write_forwarded(bin: &Path) {
 
     let forwards = c.metric(0, "forwards");
     v1::beat(&c, 0, svc, &ip, port);
-    assert!(c.metric(0, "forwards") > forwards, "the beat was not forwarded");
+    assert!(
+        c.metric(0, "forwards") > forwards,
+        "the beat was not forwarded"
+    );
 
-    let other = (0..3).find(|i| *i != 0 && *i != owner).expect("a third member");
+    let other = (0..3)
+        .find(|i| *i != 0 && *i != owner)
+        .expect("a third member");
     v1::deregister(&c, other, svc, &ip, port);
     for i in 0..3 {
         wait_for_addrs(&c, i, svc, &[]);
@@ -189,7 +201,10 @@ pub fn beat_expiry(bin: &Path) {
         deleted_after >= Duration::from_millis(2900),
         "deleted after {deleted_after:?}, before delete_timeout"
     );
-    assert!(seen_unhealthy, "the instance was never shown unhealthy before its deletion");
+    assert!(
+        seen_unhealthy,
+        "the instance was never shown unhealthy before its deletion"
+    );
     // a later beat with a body brings it back (what SDKs rely on after an expiry)
     v1::beat(&c, 1, svc, "10.5.0.2", 2);
     for i in 0..2 {

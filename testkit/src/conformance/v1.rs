@@ -142,23 +142,27 @@ pub(crate) fn wait_ready(c: &Cluster) {
 
 /// Waits until member `i` sees every member UP in `/nacos/v1/core/cluster/nodes`.
 pub(crate) fn wait_all_up(c: &Cluster, i: usize) {
-    wait_until(CONVERGE, &format!("member {i} to see every member UP"), || {
-        let r = c.http(i, "GET", "/nacos/v1/core/cluster/nodes");
-        let nodes = r.json();
-        let states: Vec<String> = nodes["data"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|m| m["state"].as_str().unwrap_or("?").to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if states.len() == c.len() && states.iter().all(|s| s == "UP") {
-            Ok(())
-        } else {
-            Err(r.body)
-        }
-    });
+    wait_until(
+        CONVERGE,
+        &format!("member {i} to see every member UP"),
+        || {
+            let r = c.http(i, "GET", "/nacos/v1/core/cluster/nodes");
+            let nodes = r.json();
+            let states: Vec<String> = nodes["data"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|m| m["state"].as_str().unwrap_or("?").to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if states.len() == c.len() && states.iter().all(|s| s == "UP") {
+                Ok(())
+            } else {
+                Err(r.body)
+            }
+        },
+    );
 }
 
 /// The member responsible for ip-port client `ip:port`, asked of member `i`.
