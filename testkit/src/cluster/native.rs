@@ -6,7 +6,7 @@ use distro_core::{Instance, Reply, Request, RequestId, ServiceKey, ServiceView};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -119,10 +119,7 @@ impl NativeClient {
 
     /// The next pushed view, waiting at most `timeout`.
     pub fn recv_push(&self, timeout: Duration) -> Option<ServiceView> {
-        match self.pushes.recv_timeout(timeout) {
-            Ok(view) => Some(view),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.pushes.recv_timeout(timeout).ok()
     }
 
     /// Writes raw bytes on the connection (junk, partial frames).

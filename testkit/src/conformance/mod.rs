@@ -63,8 +63,11 @@ pub const CLUSTER_TIMINGS: &[&str] = &[
     "push_window=10",
 ];
 
+/// A scenario: runs against the binary at the path, panics when it misbehaves.
+pub type Scenario = fn(&Path);
+
 /// Every scenario with its name, for a runner that is not a test harness.
-pub const SCENARIOS: &[(&str, fn(&Path))] = &[
+pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("standalone_crud", standalone_crud),
     ("keep_alive_and_pipelining", keep_alive_and_pipelining),
     ("three_members_replicate", three_members_replicate),
