@@ -127,6 +127,7 @@ impl Node {
                 self.on_request(conn, id, request);
                 Ok(())
             }
+            Input::ProbeAnswered { conn, .. } => self.on_probe_answered(conn),
             Input::Datagram { from, data, .. } => self.on_datagram(from, data),
             Input::SetMembers { members, .. } => {
                 self.members.set_list(&members);
