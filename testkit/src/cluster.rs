@@ -5,7 +5,8 @@
 //! that the ports +1000 (native) and +1001 (peer) are free too; the launcher waits for every
 //! `distrod listening http=… native=… peer=… udp=…` line on stderr and takes the addresses from
 //! it. Each process's stderr goes to a file under `target/conformance-logs/`; when the thread
-//! that owns the cluster panics (a failed scenario), the tail of every log is printed.
+//! that owns the cluster panics (a failed scenario), the tail of every log is printed and the
+//! files are kept (after a success they are removed, unless `DISTRO_KEEP_LOGS` is set).
 //!
 //! ```no_run
 //! use distro_testkit::cluster::Cluster;
@@ -370,10 +371,14 @@ enum Started {
 }
 
 impl Drop for Cluster {
+    /// Kills every member. After a failure (the thread is panicking) prints the tail of each
+    /// log and keeps the files; after a success removes them unless `DISTRO_KEEP_LOGS` is set.
     fn drop(&mut self) {
         self.kill_all();
-        if std::thread::panicking() {
-            for (i, m) in self.members.iter().enumerate() {
+        let failed = std::thread::panicking();
+        let keep = failed || std::env::var_os("DISTRO_KEEP_LOGS").is_some();
+        for (i, m) in self.members.iter().enumerate() {
+            if failed {
                 let text = std::fs::read_to_string(&m.log).unwrap_or_default();
                 eprintln!(
                     "---- member {i} ({}) log {} (last {TAIL_LINES} lines):\n{}",
@@ -382,12 +387,16 @@ impl Drop for Cluster {
                     tail(&text, TAIL_LINES)
                 );
             }
+            if !keep {
+                let _ = std::fs::remove_file(&m.log);
+            }
         }
     }
 }
 
 /// Polls `check` every 25 ms until it returns `Ok`, at most `timeout`; panics with `what` and
 /// the last error otherwise. Scenarios wait with this, never with fixed sleeps.
+#[track_caller]
 pub fn wait_until<T>(
     timeout: Duration,
     what: &str,

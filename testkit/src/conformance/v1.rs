@@ -27,6 +27,7 @@ impl Host {
 }
 
 /// `POST /instance`; asserts `200 ok`.
+#[track_caller]
 pub(crate) fn register(c: &Cluster, i: usize, service: &str, ip: &str, port: u16) {
     let r = c.http(
         i,
@@ -41,6 +42,7 @@ pub(crate) fn register(c: &Cluster, i: usize, service: &str, ip: &str, port: u16
 }
 
 /// `DELETE /instance`; asserts `200 ok`.
+#[track_caller]
 pub(crate) fn deregister(c: &Cluster, i: usize, service: &str, ip: &str, port: u16) {
     let r = c.http(
         i,
@@ -56,6 +58,7 @@ pub(crate) fn deregister(c: &Cluster, i: usize, service: &str, ip: &str, port: u
 
 /// A beat with a `beat` body (as both SDKs send it, so an unknown instance is registered
 /// again); asserts a 200 with `clientBeatInterval`.
+#[track_caller]
 pub(crate) fn beat(c: &Cluster, i: usize, service: &str, ip: &str, port: u16) {
     let body = format!(
         "%7B%22serviceName%22%3A%22DEFAULT_GROUP%40%40{service}%22%2C%22ip%22%3A%22{ip}%22%2C%22port%22%3A{port}%2C%22cluster%22%3A%22DEFAULT%22%7D"
@@ -74,6 +77,7 @@ pub(crate) fn beat(c: &Cluster, i: usize, service: &str, ip: &str, port: u16) {
 }
 
 /// `GET /instance/list` of `service` at member `i`: every host.
+#[track_caller]
 pub(crate) fn hosts(c: &Cluster, i: usize, service: &str) -> Vec<Host> {
     let r = c.http(
         i,
@@ -105,11 +109,13 @@ pub(crate) fn hosts(c: &Cluster, i: usize, service: &str) -> Vec<Host> {
 }
 
 /// The `ip:port` of every host of `service` at member `i`.
+#[track_caller]
 pub(crate) fn addrs(c: &Cluster, i: usize, service: &str) -> BTreeSet<String> {
     hosts(c, i, service).iter().map(Host::addr).collect()
 }
 
 /// Waits until member `i` lists exactly `want` (as `ip:port`) in `service`.
+#[track_caller]
 pub(crate) fn wait_for_addrs(c: &Cluster, i: usize, service: &str, want: &[&str]) {
     let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
     wait_until(
@@ -127,6 +133,7 @@ pub(crate) fn wait_for_addrs(c: &Cluster, i: usize, service: &str, want: &[&str]
 }
 
 /// Waits until every member is ready (`/nacos/v1/console/health/readiness` answers 200).
+#[track_caller]
 pub(crate) fn wait_ready(c: &Cluster) {
     for i in 0..c.len() {
         wait_until(CONVERGE, &format!("member {i} to be ready"), || {
@@ -141,6 +148,7 @@ pub(crate) fn wait_ready(c: &Cluster) {
 }
 
 /// Waits until member `i` sees every member UP in `/nacos/v1/core/cluster/nodes`.
+#[track_caller]
 pub(crate) fn wait_all_up(c: &Cluster, i: usize) {
     wait_until(
         CONVERGE,
@@ -166,6 +174,7 @@ pub(crate) fn wait_all_up(c: &Cluster, i: usize) {
 }
 
 /// The member responsible for ip-port client `ip:port`, asked of member `i`.
+#[track_caller]
 pub(crate) fn responsible(c: &Cluster, i: usize, ip: &str, port: u16) -> usize {
     let r = c.http(
         i,
