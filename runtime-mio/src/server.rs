@@ -456,11 +456,22 @@ impl Server {
         };
         conn.out.push(data);
         self.flush(token);
+        self.bound_backlog(token);
+    }
+
+    /// Closes a client connection whose unwritten bytes passed the bound after a write
+    /// attempt: a slow reader (native or HTTP) must not make the member hold unbounded memory.
+    pub(crate) fn bound_backlog(&mut self, token: Token) {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
         if conn.out.len() > self.config.client_write_buffer {
             conn.out.clear();
+            if let ConnKind::Http(h) = &mut conn.kind {
+                // no further pipelined request is answered
+                h.close_after_flush = true;
+                h.inbuf.clear();
+            }
             self.stats.slow_readers_closed += 1;
             tracing::warn!(conn = token.0, peer = %conn.peer_addr, "slow reader: write buffer over its bound");
             self.work.push_back(Work::Close(token, "slow reader"));
