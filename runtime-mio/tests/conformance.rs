@@ -27,6 +27,7 @@ scenarios!(
     unknown_paths_and_bad_parameters,
     stalled_and_idle_connections_are_closed,
     connection_limit,
+    slow_reader_is_closed,
     garbage_on_frame_ports_is_closed_and_counted,
     fuzzed_input_never_panics,
     signals_exit_0,

@@ -305,3 +305,56 @@ pub fn garbage_on_frame_ports_is_closed_and_counted(bin: &Path) {
     assert!(!good.is_closed());
     assert!(super::v1::addrs(&c, 0, "bad").contains("10.1.1.1:1"));
 }
+
+/// A client that pipelines requests and reads the answers far slower than it asks for them is
+/// closed once its unwritten answers pass `--client-write-buffer`: it gets a fraction of them,
+/// and the member's memory stays bounded.
+pub fn slow_reader_is_closed(bin: &Path) {
+    let c = Cluster::start(bin, 1, &["--client-write-buffer", "1000000"]);
+    let meta = format!("k%3D{}", "m".repeat(2000));
+    for port in 1..=100 {
+        let r = c.http(
+            0,
+            "POST",
+            &format!(
+                "/nacos/v1/ns/instance?serviceName=slow&ip=10.8.0.1&port={port}&metadata={meta}"
+            ),
+        );
+        assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+    }
+    let one = c
+        .http(0, "GET", LIST.replace("bad", "slow").as_str())
+        .body
+        .len();
+    let requests = 400;
+    let mut conn = HttpConn::connect(c.http_addr(0)).expect("connect");
+    let ask = format!(
+        "GET {} HTTP/1.1\r\nHost: x\r\n\r\n",
+        LIST.replace("bad", "slow")
+    );
+    conn.send(ask.repeat(requests).as_bytes()).expect("send");
+    // Read 64 KiB every 10 ms: far slower than a member writes, so its buffer fills.
+    let mut read = 0usize;
+    let mut chunk = vec![0u8; 64 << 10];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let closed = loop {
+        assert!(
+            Instant::now() < deadline,
+            "read {read} bytes and still open"
+        );
+        match std::io::Read::read(&mut conn.stream(), &mut chunk) {
+            Ok(0) => break true,
+            Ok(n) => read += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break true,
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let all = one * requests;
+    assert!(
+        closed && read < all / 2,
+        "read {read} of {all} bytes: the slow reader was not cut off"
+    );
+    still_serving(&c);
+}

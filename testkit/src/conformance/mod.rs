@@ -36,7 +36,7 @@ use std::path::Path;
 pub use api::{keep_alive_and_pipelining, standalone_crud};
 pub use bad_input::{
     connection_limit, garbage_on_frame_ports_is_closed_and_counted,
-    malformed_http_gets_400_and_close, oversized_head_and_body_are_refused,
+    malformed_http_gets_400_and_close, oversized_head_and_body_are_refused, slow_reader_is_closed,
     stalled_and_idle_connections_are_closed, unknown_paths_and_bad_parameters,
 };
 pub use clients::{
@@ -110,6 +110,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
         stalled_and_idle_connections_are_closed,
     ),
     ("connection_limit", connection_limit),
+    ("slow_reader_is_closed", slow_reader_is_closed),
     (
         "garbage_on_frame_ports_is_closed_and_counted",
         garbage_on_frame_ports_is_closed_and_counted,
