@@ -333,9 +333,9 @@ pub fn slow_reader_is_closed(bin: &Path) {
         LIST.replace("bad", "slow")
     );
     conn.send(ask.repeat(requests).as_bytes()).expect("send");
-    // Read 64 KiB every 10 ms: far slower than a member writes, so its buffer fills.
+    // Read 32 KiB every 10 ms: far slower than a member writes, so its buffer fills.
     let mut read = 0usize;
-    let mut chunk = vec![0u8; 64 << 10];
+    let mut chunk = vec![0u8; 32 << 10];
     let deadline = Instant::now() + Duration::from_secs(60);
     let closed = loop {
         assert!(
