@@ -562,3 +562,52 @@ fn snapshot_chunks_are_bounded_in_bytes_too() {
         "40 × 3 KB in chunks of at most 32 KiB: {served}"
     );
 }
+
+#[test]
+fn a_late_snapshot_never_rolls_back_a_registration_made_after_restart() {
+    // alibaba/nacos#15857: a full restart racing registrations must not lose the newer data
+    let mut net = Net::with(3, no_beat_expiry);
+    let port = port_owned_by(&net, 0);
+    let mut old = Instance::new("10.9.9.9", port);
+    old.metadata.insert("v".into(), "1".into());
+    net.request(
+        0,
+        Request::Register {
+            service: svc("svc"),
+            instance: old,
+        },
+    );
+    net.run_for(Duration::from_secs(1));
+    net.crash(0);
+    net.run_for(Duration::from_secs(1));
+    net.filter = Some(Box::new(|_, to, m| {
+        !(to == 0 && matches!(m, PeerMsg::SnapshotChunk { .. }))
+    }));
+    let mut cfg = config(3, 0);
+    no_beat_expiry(&mut cfg);
+    net.restart(0, cfg);
+    let mut new = Instance::new("10.9.9.9", port);
+    new.metadata.insert("v".into(), "2".into());
+    assert_eq!(
+        net.request(
+            0,
+            Request::Register {
+                service: svc("svc"),
+                instance: new
+            }
+        ),
+        Reply::Ok
+    );
+    net.run_for(Duration::from_secs(3));
+    net.filter = None;
+    net.run_for(Duration::from_secs(12));
+    assert!(net.nodes[0].is_ready());
+    for i in 0..3 {
+        let hosts = net.hosts(i, "svc");
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(
+            hosts[0].metadata["v"], "2",
+            "member {i} kept the newer registration"
+        );
+    }
+}
