@@ -611,3 +611,33 @@ fn a_late_snapshot_never_rolls_back_a_registration_made_after_restart() {
         );
     }
 }
+
+#[test]
+fn inputs_fed_before_one_drain_sync_as_one_batch() {
+    let mut net = Net::new(2);
+    let before = net.nodes[0].stats().sync_frames_sent;
+    let now = net.now;
+    let ports: Vec<u16> = (1000..60000)
+        .filter(|&p| net.owner_of("10.1.2.3", p) == 0)
+        .take(20)
+        .collect();
+    for (n, &port) in ports.iter().enumerate() {
+        let request = register("svc", "10.1.2.3", port);
+        net.nodes[0]
+            .handle_input(Input::Request {
+                now,
+                conn: ConnId(1),
+                id: RequestId(n as u64),
+                request,
+            })
+            .unwrap();
+    }
+    net.drain(0);
+    assert_eq!(
+        net.nodes[0].stats().sync_frames_sent - before,
+        1,
+        "20 changes, one frame"
+    );
+    net.run_for(Duration::from_millis(5));
+    assert_eq!(net.hosts(1, "svc").len(), 20);
+}
