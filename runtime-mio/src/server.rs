@@ -124,6 +124,8 @@ pub struct Server {
     pub(crate) push_cache: Option<(Arc<ServiceView>, bytes::Bytes)>,
     last_reject_log: Option<Timestamp>,
     stop: bool,
+    /// The node was fed since its last drain.
+    undrained: bool,
 }
 
 /// The addresses a server actually bound.
@@ -204,6 +206,7 @@ impl Server {
             push_cache: None,
             last_reject_log: None,
             stop: false,
+            undrained: false,
         })
     }
 
@@ -255,12 +258,11 @@ impl Server {
             }
             for event in events.iter() {
                 self.dispatch(event);
-                self.settle();
             }
             for token in std::mem::take(&mut self.pending_reads) {
                 self.read(token);
-                self.settle();
             }
+            self.settle();
             let now = self.clock.now();
             if now >= self.core_deadline {
                 self.feed(Input::Timeout(now));
@@ -304,10 +306,11 @@ impl Server {
         }
     }
 
-    /// Gives the node one input and drains its outputs.
+    /// Gives the node one input. Its outputs are drained by the next [`Server::settle`], so
+    /// inputs that arrive together (one poll's events) are drained, and synced, as one batch.
     pub(crate) fn feed(&mut self, input: Input<'_>) -> bool {
         let result = self.node.handle_input(input);
-        self.drain();
+        self.undrained = true;
         match result {
             Ok(()) => true,
             Err(e) => {
@@ -317,13 +320,19 @@ impl Server {
         }
     }
 
-    /// Does the work queued while draining, draining again after each item.
+    /// Drains the node and does the work queued while draining, until neither is left.
     pub(crate) fn settle(&mut self) {
-        while let Some(work) = self.work.pop_front() {
-            match work {
-                Work::Close(token, why) => self.close(token, why),
-                Work::Resume(token) => self.http_resume(token),
-                Work::LinkDown(i, why) => self.link_down(i, why),
+        loop {
+            if self.undrained {
+                self.undrained = false;
+                self.drain();
+            }
+            match self.work.pop_front() {
+                Some(Work::Close(token, why)) => self.close(token, why),
+                Some(Work::Resume(token)) => self.http_resume(token),
+                Some(Work::LinkDown(i, why)) => self.link_down(i, why),
+                None if self.undrained => {}
+                None => return,
             }
         }
     }

@@ -523,3 +523,121 @@ fn a_differing_bucket_is_verified_pair_by_pair() {
     );
     assert!(net.nodes[1].stats().verify_buckets_mismatched >= 1);
 }
+
+#[test]
+fn snapshot_chunks_are_bounded_in_bytes_too() {
+    let mut net = Net::with(3, |c| {
+        no_beat_expiry(c);
+        c.limits.max_frame_len = 64 << 10; // 32 KiB per chunk
+    });
+    let mut meta = std::collections::BTreeMap::new();
+    meta.insert("blob".to_string(), "x".repeat(3000));
+    for p in 0..40u16 {
+        let mut i = Instance::new("10.2.2.2", 100 + p);
+        i.metadata = meta.clone();
+        net.request(
+            1,
+            Request::Register {
+                service: svc("svc"),
+                instance: i,
+            },
+        );
+    }
+    net.run_for(Duration::from_secs(1));
+    net.crash(2);
+    let before =
+        net.nodes[0].stats().snapshot_chunks_served + net.nodes[1].stats().snapshot_chunks_served;
+    let mut cfg = config(3, 2);
+    no_beat_expiry(&mut cfg);
+    cfg.limits.max_frame_len = 64 << 10;
+    net.restart(2, cfg);
+    net.run_for(Duration::from_secs(2));
+    assert!(net.nodes[2].is_ready());
+    assert_eq!(net.hosts(2, "svc").len(), 40);
+    let served = net.nodes[0].stats().snapshot_chunks_served
+        + net.nodes[1].stats().snapshot_chunks_served
+        - before;
+    assert!(
+        served >= 4,
+        "40 × 3 KB in chunks of at most 32 KiB: {served}"
+    );
+}
+
+#[test]
+fn a_late_snapshot_never_rolls_back_a_registration_made_after_restart() {
+    // alibaba/nacos#15857: a full restart racing registrations must not lose the newer data
+    let mut net = Net::with(3, no_beat_expiry);
+    let port = port_owned_by(&net, 0);
+    let mut old = Instance::new("10.9.9.9", port);
+    old.metadata.insert("v".into(), "1".into());
+    net.request(
+        0,
+        Request::Register {
+            service: svc("svc"),
+            instance: old,
+        },
+    );
+    net.run_for(Duration::from_secs(1));
+    net.crash(0);
+    net.run_for(Duration::from_secs(1));
+    net.filter = Some(Box::new(|_, to, m| {
+        !(to == 0 && matches!(m, PeerMsg::SnapshotChunk { .. }))
+    }));
+    let mut cfg = config(3, 0);
+    no_beat_expiry(&mut cfg);
+    net.restart(0, cfg);
+    let mut new = Instance::new("10.9.9.9", port);
+    new.metadata.insert("v".into(), "2".into());
+    assert_eq!(
+        net.request(
+            0,
+            Request::Register {
+                service: svc("svc"),
+                instance: new
+            }
+        ),
+        Reply::Ok
+    );
+    net.run_for(Duration::from_secs(3));
+    net.filter = None;
+    net.run_for(Duration::from_secs(12));
+    assert!(net.nodes[0].is_ready());
+    for i in 0..3 {
+        let hosts = net.hosts(i, "svc");
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(
+            hosts[0].metadata["v"], "2",
+            "member {i} kept the newer registration"
+        );
+    }
+}
+
+#[test]
+fn inputs_fed_before_one_drain_sync_as_one_batch() {
+    let mut net = Net::new(2);
+    let before = net.nodes[0].stats().sync_frames_sent;
+    let now = net.now;
+    let ports: Vec<u16> = (1000..60000)
+        .filter(|&p| net.owner_of("10.1.2.3", p) == 0)
+        .take(20)
+        .collect();
+    for (n, &port) in ports.iter().enumerate() {
+        let request = register("svc", "10.1.2.3", port);
+        net.nodes[0]
+            .handle_input(Input::Request {
+                now,
+                conn: ConnId(1),
+                id: RequestId(n as u64),
+                request,
+            })
+            .unwrap();
+    }
+    net.drain(0);
+    assert_eq!(
+        net.nodes[0].stats().sync_frames_sent - before,
+        1,
+        "20 changes, one frame"
+    );
+    net.run_for(Duration::from_millis(5));
+    assert_eq!(net.hosts(1, "svc").len(), 20);
+}
