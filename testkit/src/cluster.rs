@@ -254,8 +254,7 @@ impl Cluster {
             match self.await_ready(i) {
                 Ok(()) => return,
                 // The old process's sockets may linger for a moment on some runtimes.
-                Err(Started::BindFailed(log)) if Instant::now() < deadline => {
-                    let _ = log;
+                Err(Started::BindFailed(_)) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(200));
                 }
                 Err(Started::BindFailed(msg)) | Err(Started::Failed(msg)) => panic!("{msg}"),
