@@ -49,6 +49,27 @@ pub struct RuntimeStats {
     pub peer_links_overflowed: u64,
 }
 
+impl RuntimeStats {
+    /// Appends these counters in Prometheus text format, each prefixed `distro_runtime_`.
+    pub fn append_prometheus(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let counters = [
+            ("connections_rejected", self.connections_rejected),
+            ("http_rejected", self.http_rejected),
+            ("http_timeouts", self.http_timeouts),
+            ("frames_rejected", self.frames_rejected),
+            ("slow_readers_closed", self.slow_readers_closed),
+            ("peer_links_overflowed", self.peer_links_overflowed),
+        ];
+        for (name, value) in counters {
+            let _ = writeln!(
+                out,
+                "# TYPE distro_runtime_{name}_total counter\ndistro_runtime_{name}_total {value}"
+            );
+        }
+    }
+}
+
 /// Why the server could not start or stopped with an error.
 #[derive(Debug)]
 pub enum RunError {

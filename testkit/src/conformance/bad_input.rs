@@ -257,6 +257,7 @@ pub fn garbage_on_frame_ports_is_closed_and_counted(bin: &Path) {
     let mut good = NativeClient::connect(c.native_addr(0));
     good.register("bad", "10.1.1.1", 1);
     let before = c.metric(0, "rejected_frames");
+    let runtime_before = c.metric(0, "runtime_frames_rejected");
     let closes = |addr: SocketAddr, bytes: &[u8]| {
         let mut s = TcpStream::connect(addr).expect("connect");
         let _ = s.write_all(bytes);
@@ -283,6 +284,15 @@ pub fn garbage_on_frame_ports_is_closed_and_counted(bin: &Path) {
             Ok(())
         } else {
             Err(format!("rejected_frames {before} -> {n}"))
+        }
+    });
+    // the oversized frames never reach the node: the runtime refuses and counts them
+    wait_until(CONVERGE, "oversized frames to be counted", || {
+        let n = c.metric(0, "runtime_frames_rejected");
+        if n >= runtime_before + 2 {
+            Ok(())
+        } else {
+            Err(format!("runtime_frames_rejected {runtime_before} -> {n}"))
         }
     });
     if let Some(udp) = c.udp_addr(0) {
