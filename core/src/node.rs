@@ -44,6 +44,8 @@ pub struct Node {
     pub(crate) ring_changed_at: Timestamp,
     /// Whether the last poll returned `Timeout` (the next poll starts a new drain).
     drained: bool,
+    /// Sync is to be flushed at the next poll.
+    flush_due: bool,
 }
 
 impl Node {
@@ -72,6 +74,7 @@ impl Node {
             verify_round: 0,
             ring_changed_at: now,
             drained: false,
+            flush_due: false,
             now,
             epoch,
             cfg,
@@ -130,6 +133,7 @@ impl Node {
                 self.on_request(conn, id, request);
                 Ok(())
             }
+            Input::ProbeAnswered { conn, .. } => self.on_probe_answered(conn),
             Input::Datagram { from, data, .. } => self.on_datagram(from, data),
             Input::SetMembers { members, .. } => {
                 self.members.set_list(&members);
@@ -148,7 +152,9 @@ impl Node {
     fn after_input(&mut self, now: Timestamp) {
         self.collect_push_changes(now);
         if self.cfg.timings.sync_delay.is_zero() {
-            self.flush_sync();
+            // Flushed when the host drains: one batch per peer per drain, however many inputs
+            // the host fed before draining.
+            self.flush_due = true;
         } else if self.outboxes.has_pending() {
             self.timers
                 .set_earliest(Timer::SyncFlush, now.plus(self.cfg.timings.sync_delay));
@@ -157,6 +163,10 @@ impl Node {
 
     /// The next thing to do. Call until it returns [`Output::Timeout`].
     pub fn poll_output(&mut self) -> Output {
+        if self.flush_due {
+            self.flush_due = false;
+            self.flush_sync();
+        }
         if let Some(o) = self.out.pop_front() {
             self.drained = false;
             return o;
@@ -316,7 +326,7 @@ impl Node {
 
     /// Whether the last [`Node::poll_output`] returned `Timeout` and nothing was queued since.
     pub fn is_drained(&self) -> bool {
-        self.drained && self.out.is_empty()
+        self.drained && self.out.is_empty() && !self.flush_due
     }
 }
 

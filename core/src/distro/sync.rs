@@ -210,11 +210,11 @@ impl Node {
                 ob.back_off(now, min, max);
                 self.stats.sync_retries += 1;
             }
-            if ob.retry_at <= now {
-                resume |= !ob.pending.is_empty();
-                // The backoff is over: no deadline until the next failure. (A peer that is
-                // unreachable now gets its pending keys when it is back: every input flushes.)
+            if ob.retry_at > Timestamp::ZERO && ob.retry_at <= now {
+                // Backoff over. Clearing it keeps an overdue deadline from being reported again
+                // (a peer that is linked but unreachable would otherwise spin the host).
                 ob.retry_at = Timestamp::ZERO;
+                resume |= !ob.pending.is_empty();
             }
         }
         if resume {

@@ -318,5 +318,10 @@ mod tests {
             entries: vec![],
         });
         assert_eq!(v[5], crate::sim::world::VERIFY_VARIANT);
+        let d = encode_frame(&PeerMsg::VerifyDigest {
+            round: 1,
+            digests: vec![0],
+        });
+        assert_eq!(d[5], crate::sim::world::DIGEST_VARIANT);
     }
 }

@@ -129,6 +129,10 @@ impl Trace {
                 self.word(id.0);
                 self.ser(request);
             }
+            Input::ProbeAnswered { conn, .. } => {
+                self.head(11, node, now);
+                self.word(conn.0);
+            }
             Input::Datagram { from, data, .. } => {
                 self.head(9, node, now);
                 let _ = write!(self, "{from}");

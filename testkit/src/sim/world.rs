@@ -20,8 +20,10 @@ use std::sync::Arc;
 pub(crate) const PEER_CONN: u64 = 1 << 40;
 /// Connection ids of v1 (HTTP) clients: `HTTP_CONN + client index`.
 pub(crate) const HTTP_CONN: u64 = 2 << 40;
-/// Variant number of `PeerMsg::Verify` in its postcard encoding (checked by a test).
+/// Variant numbers of `PeerMsg::Verify` and `PeerMsg::VerifyDigest` in their postcard
+/// encoding (checked by a test).
 pub(crate) const VERIFY_VARIANT: u8 = 5;
+pub(crate) const DIGEST_VARIANT: u8 = 11;
 
 /// An input for a node, owned (it may wait in a paused node's backlog).
 #[derive(Debug)]
@@ -529,7 +531,8 @@ impl Sim {
                     return;
                 }
                 Output::Transmit { to, frame } => {
-                    if frame.get(5) == Some(&VERIFY_VARIANT) && !self.ready(i) {
+                    let verify = matches!(frame.get(5), Some(&VERIFY_VARIANT | &DIGEST_VARIANT));
+                    if verify && !self.ready(i) {
                         let detail = format!("n{i} sent a verify round before it was ready");
                         self.violate("readiness gate", detail);
                     }
