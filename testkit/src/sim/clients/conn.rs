@@ -63,7 +63,7 @@ impl ConnClient {
             ip: Arc::from(format!("172.16.{}.{}", k / 200, k % 200 + 1)),
             services,
             subs,
-            pings: k % 2 == 0,
+            pings: k & 1 == 0,
             rng,
             phase: ConnPhase::Idle,
             step: 0,
@@ -103,10 +103,10 @@ impl Sim {
                     cl.views[k] = Some(view);
                 }
             }
-            ConnEv::Probe(conn) if Some(conn) == cur => {
-                if self.conn[c as usize].phase != ConnPhase::Hung {
-                    self.conn_frame(c, &ClientMsg::ProbeAck);
-                }
+            ConnEv::Probe(conn)
+                if Some(conn) == cur && self.conn[c as usize].phase != ConnPhase::Hung =>
+            {
+                self.conn_frame(c, &ClientMsg::ProbeAck);
             }
             ConnEv::Closed(conn) | ConnEv::Refused(conn) if Some(conn) == cur => {
                 let hung = self.conn[c as usize].phase == ConnPhase::Hung;
