@@ -41,6 +41,7 @@
 mod clients;
 mod config;
 mod faults;
+mod host;
 mod invariants;
 mod links;
 mod rng;
