@@ -61,7 +61,7 @@ impl SimConfig {
         cfg.faults = FaultPlan {
             random: true,
             until: cfg.duration / 2,
-            mean_gap: Duration::from_secs(8 + r.below(20)),
+            mean_gap: Duration::from_secs(5 + r.below(16)),
             lossy: r.chance(0.5),
             membership: r.chance(0.3),
             script: Vec::new(),

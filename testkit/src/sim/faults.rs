@@ -350,6 +350,15 @@ impl Sim {
                 let d = self.fault_rng.between(short, long);
                 self.after(d, Ev::Fault(Fault::Net(base)));
             }
+            9 if alive > 1 => {
+                // A quick restart: back before the others see it DOWN.
+                let i = self.pick_alive().expect("alive");
+                self.crash(i);
+                let d = self
+                    .fault_rng
+                    .between(Duration::from_millis(500), Duration::from_secs(6));
+                self.after(d, Ev::Fault(Fault::Restart(i)));
+            }
             10 if alive < 7 => {
                 self.add_member();
             }

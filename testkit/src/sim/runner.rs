@@ -223,7 +223,7 @@ pub fn run_seeds(
 /// returns [`Sim::finish`] or [`Sim::run`]), and checks determinism by running the first seed
 /// twice. Panics after all seeds ran if any failed, printing for each the command that replays
 /// it and the trace file it wrote (by running the seed once more with the text trace on).
-/// Returns the clean reports.
+/// With `SIM_TRACE` set, every seed writes its trace. Returns the clean reports.
 pub fn run_seeds_with(
     file: &str,
     test: &str,
@@ -233,7 +233,12 @@ pub fn run_seeds_with(
 ) -> Vec<Report> {
     let mut reports = Vec::new();
     let mut failures = Vec::new();
+    let always_trace = std::env::var_os("SIM_TRACE").is_some();
     for (n, &seed) in seeds.iter().enumerate() {
+        if always_trace {
+            let path = write_trace(make(seed), &drive);
+            println!("seed {seed}: trace written to {}", path.display());
+        }
         match drive(Sim::new(make(seed))) {
             Ok(r) => {
                 println!("{r}");
