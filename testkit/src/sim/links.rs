@@ -170,7 +170,11 @@ impl Sim {
                         link.state = LinkState::Up;
                         let held: Vec<_> = link.held.drain(..).collect();
                         for (frame, fwd) in held {
+                            // Scheduling counts the write again; then the held count goes.
                             self.schedule_frame(from, to, frame, fwd, false);
+                            if let Some(c) = fwd {
+                                self.write_settled(c);
+                            }
                         }
                     }
                     LinkState::Down => self.ensure_link(from, to),

@@ -117,6 +117,19 @@ impl Sim {
             if self.violations.is_empty() {
                 self.check_subscribers();
             }
+            // After a calm, quiet tail no write can still be in flight: a client that is not
+            // settled means the simulator lost count (its checks would have skipped it).
+            let unsettled = self
+                .ip
+                .iter()
+                .position(|c| !c.active && c.outstanding.is_none() && c.settled_at.is_none());
+            if let Some(c) = unsettled.filter(|_| self.violations.is_empty()) {
+                let pending = self.ip[c].pending;
+                self.violate(
+                    "simulator bookkeeping",
+                    format!("ip client {c} stopped but never settled ({pending} writes pending)"),
+                );
+            }
         }
         self.trace.flush();
         if !self.violations.is_empty() {
