@@ -300,3 +300,28 @@ fn steady_churn_without_faults() {
         },
     );
 }
+
+/// Membership changes under load: a member joins (it pulls a snapshot and takes over its share
+/// of the ring), then another leaves (its clients move to the others).
+#[test]
+fn membership_change_under_load() {
+    scenario(
+        "membership_change_under_load",
+        77,
+        |seed| {
+            let mut cfg = cluster(seed, 3, 150, 40);
+            cfg.workload.churn_per_minute = 0.3;
+            cfg
+        },
+        |mut sim| {
+            sim.run_for(secs(30));
+            let joined = sim.add_member();
+            sim.run_for(secs(40));
+            let ready = sim.node(joined).is_some_and(|n| n.is_ready());
+            sim.expect(ready, "the new member loaded its snapshot");
+            sim.remove_member(0);
+            sim.run_for(secs(120));
+            sim.finish()
+        },
+    );
+}
