@@ -51,6 +51,17 @@ impl SimConfig {
         let members = 3 + r.index(3);
         let mut cfg = SimConfig::new(seed, members);
         cfg.duration = Duration::from_secs(240 + r.below(121));
+        // Timings and limits off their defaults exercise other paths of the core.
+        let ms = Duration::from_millis;
+        cfg.timings.sync_delay = [ms(0), ms(0), ms(1), ms(50), ms(1000)][r.index(5)];
+        if r.chance(0.3) {
+            cfg.timings.verify_interval = ms(2000);
+        }
+        if r.chance(0.3) {
+            cfg.limits.snapshot_chunk_clients = 1 + r.index(40);
+            cfg.limits.sync_batch_clients = 1 + r.index(20);
+            cfg.limits.verify_chunk_entries = 1 + r.index(30);
+        }
         cfg.workload = Workload {
             ip_clients: 40 + r.index(80),
             conn_clients: 10 + r.index(30),

@@ -17,6 +17,7 @@ impl Sim {
         2 * t.verify_interval
             + t.sync_timeout
             + t.sync_retry_max
+            + t.sync_delay
             + 2 * t.member_ping_interval
             + Duration::from_secs(1)
     }
@@ -278,7 +279,7 @@ impl Sim {
             return;
         }
         let r = &mut self.fault_rng;
-        let kind = r.below(if self.cfg.faults.membership { 12 } else { 10 });
+        let kind = r.below(if self.cfg.faults.membership { 13 } else { 11 });
         let (short, long) = (Duration::from_secs(3), Duration::from_secs(60));
         let alive = (0..self.slots.len())
             .filter(|&i| self.alive(i) && self.slots[i].member)
@@ -359,10 +360,23 @@ impl Sim {
                     .between(Duration::from_millis(500), Duration::from_secs(6));
                 self.after(d, Ev::Fault(Fault::Restart(i)));
             }
-            10 if alive < 7 => {
+            10 if self.fault_rng.chance(0.3) => {
+                // A long split: replicas on the far side outlive their renewal and expire.
+                let members: Vec<usize> = (0..self.slots.len())
+                    .filter(|&i| self.slots[i].member)
+                    .collect();
+                let lone = members[self.fault_rng.index(members.len())];
+                let others: Vec<usize> = members.into_iter().filter(|&m| m != lone).collect();
+                self.partition(&[lone], &others);
+                let d = self
+                    .fault_rng
+                    .between(Duration::from_secs(100), Duration::from_secs(220));
+                self.after(d, Ev::Fault(Fault::Heal));
+            }
+            11 if alive < 7 => {
                 self.add_member();
             }
-            11 if alive > 2 => {
+            12 if alive > 2 => {
                 if let Some(i) = self.pick_alive() {
                     self.remove_member(i);
                 }

@@ -56,8 +56,8 @@ enum Gone {
     Session(u32),
 }
 
-/// Slack for a change to reach every member in a calm cluster.
-const SETTLE: Duration = Duration::from_secs(1);
+/// Slack for a change to reach every member in a calm cluster (plus the sync delay).
+const SLACK: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct Agg<'a> {
@@ -109,6 +109,11 @@ impl Sim {
         }
     }
 
+    /// How long a change takes to reach every member of a calm cluster.
+    fn slack(&self) -> Duration {
+        SLACK + self.cfg.timings.sync_delay + self.cfg.timings.push_window
+    }
+
     fn running(&self) -> impl Iterator<Item = (usize, &distro_core::Node)> {
         self.slots
             .iter()
@@ -124,20 +129,22 @@ impl Sim {
         let t = &self.cfg.timings;
         settled
             .max(self.calm_from.plus(t.verify_interval))
-            .plus(t.delete_timeout + t.beat_check_interval + SETTLE)
+            .plus(t.delete_timeout + t.beat_check_interval + self.slack())
     }
 
     fn session_deadline(&self, closed: CloseKind, settled: Timestamp) -> Timestamp {
         let t = &self.cfg.timings;
         match closed {
-            CloseKind::ByClient | CloseKind::ByMember => settled.max(self.calm_from).plus(SETTLE),
+            CloseKind::ByClient | CloseKind::ByMember => {
+                settled.max(self.calm_from).plus(self.slack())
+            }
             // Every member drops orphans on its own clock: DOWN detection, then the orphan
             // expiry, then its next cleanup; a member that started since counts from its start.
             CloseKind::MemberCrashed => settled
                 .max(self.last_boot)
                 .plus(self.down_detect_time() + t.orphan_conn_expiry + t.cleanup_interval)
                 .max(self.calm_from.plus(t.cleanup_interval))
-                .plus(SETTLE),
+                .plus(self.slack()),
         }
     }
 
@@ -280,7 +287,9 @@ impl Sim {
             let Some((rev, live)) = agg.newest else {
                 continue;
             };
-            let settled = seen.get(*id).is_some_and(|(_, t)| now.since(*t) >= SETTLE);
+            let settled = seen
+                .get(*id)
+                .is_some_and(|(_, t)| now.since(*t) >= self.slack());
             if !settled || self.orphan(id) {
                 continue;
             }
@@ -317,7 +326,9 @@ impl Sim {
             }
         }
         // No lost live client.
-        let since = now.as_nanos().saturating_sub(SETTLE.as_nanos() as u64);
+        let since = now
+            .as_nanos()
+            .saturating_sub(self.slack().as_nanos() as u64);
         for (c, cl) in self.ip.iter().enumerate() {
             let live = cl.active
                 && cl.phase == IpPhase::Beating
@@ -436,7 +447,7 @@ impl Sim {
     /// A hung native client is closed by its member within the probe bound.
     fn check_hung(&self, found: &mut Vec<(&'static str, String)>) {
         let t = &self.cfg.timings;
-        let bound = t.conn_idle + t.probe_timeout + 2 * t.conn_scan_interval + SETTLE;
+        let bound = t.conn_idle + t.probe_timeout + 2 * t.conn_scan_interval + self.slack();
         for s in &self.sessions {
             if s.hung_at.is_none() || s.closed.is_some() || !self.alive(s.member) {
                 continue;
