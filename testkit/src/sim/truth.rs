@@ -6,6 +6,7 @@
 //! link. So a client that stops (or deregisters) is only *settled* once every write it sent
 //! has been executed or lost; the expiry and resurrection invariants count from that moment.
 
+use super::clients::IpPhase;
 use super::world::Sim;
 use distro_core::{ClientId, Registry, Revision, Timestamp};
 
@@ -98,7 +99,9 @@ impl Sim {
     /// An inactive ip-port client whose writes all settled is settled now.
     pub(crate) fn maybe_settle_ip(&mut self, c: u32) {
         let cl = &self.ip[c as usize];
-        if cl.active || cl.pending > 0 || cl.settled_at.is_some() {
+        // A client still deregistering (or about to retry a refused request) writes again.
+        let done = matches!(cl.phase, IpPhase::Silent | IpPhase::Gone);
+        if cl.active || !done || cl.pending > 0 || cl.settled_at.is_some() {
             return;
         }
         let id = ClientId::ip_port(&cl.ip, cl.port);

@@ -319,6 +319,9 @@ impl Sim {
                     return;
                 }
                 cl.phase = IpPhase::Gone;
+                self.trace.note(now, format_args!("ip{c} deregistered"));
+                self.maybe_settle_ip(c);
+                let cl = &mut self.ip[c as usize];
                 if let Some(d) = cl.comeback.take() {
                     cl.coming_back = true;
                     self.ip_wake(c, d);
