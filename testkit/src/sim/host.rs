@@ -81,6 +81,14 @@ impl Sim {
                 id,
                 request,
             },
+            Some(NodeIn::Datagram(from, data)) => {
+                bytes = data;
+                Input::Datagram {
+                    now,
+                    from,
+                    data: &bytes,
+                }
+            }
             Some(NodeIn::SetMembers(members)) => {
                 new_members = Some(members.clone());
                 Input::SetMembers { now, members }
@@ -120,6 +128,15 @@ impl Sim {
                     self.transmit(i, &to, frame)
                 }
                 Output::Reply { id, reply, .. } => self.route_reply(i, id, reply),
+                Output::Push {
+                    to: PushTarget::Udp { addr, ack },
+                    view,
+                } => {
+                    if let Some(&c) = self.watch_of.get(&addr) {
+                        let lat = self.cfg.workload.client_latency;
+                        self.after(lat, Ev::Ip(c, IpEv::Pushed(i, ack, view)));
+                    }
+                }
                 Output::Push { to, view } => {
                     if let PushTarget::Conn(conn) = to {
                         if let Some(&s) = self.session_of.get(&conn.0) {
@@ -153,6 +170,7 @@ impl Sim {
                 self.after(lat, Ev::Ip(c, IpEv::Reply(id, reply)));
             }
             ClientRef::Conn(c) => self.after(lat, Ev::Conn(c, ConnEv::Reply(id, reply))),
+            ClientRef::Watch(c) => self.after(lat, Ev::Ip(c, IpEv::Listed(info.member, reply))),
         }
     }
 
@@ -199,7 +217,7 @@ impl Sim {
                 self.write_settled(c);
                 self.after(lat, Ev::Ip(c, IpEv::Refused(id)));
             }
-            ClientRef::Conn(_) => {}
+            ClientRef::Conn(_) | ClientRef::Watch(_) => {}
         }
     }
 

@@ -18,7 +18,8 @@
 //!   client is closed within `conn_idle + probe_timeout + 2 conn_scan_interval`. (A member
 //!   that starts while a member is dead sees it UP until its pings fail, so orphans count from
 //!   the last start too.)
-//! * **Subscribers** (at the end): every live subscriber's last view equals its member's list.
+//! * **Subscribers** (at the end): every live subscriber's last view (native push, or v1 UDP
+//!   push or list answer) equals its member's list.
 //!
 //! "Calm" means no fault is active and the last one ended at least
 //! [`Sim::settle_time`] ago (plus DOWN detection after a crash): two verify rounds plus retry
@@ -530,6 +531,26 @@ impl Sim {
                         now.hosts.len()
                     ));
                 }
+            }
+        }
+        for (k, cl) in self.ip.iter().enumerate() {
+            let Some(w) = cl.watch.as_ref().filter(|_| cl.active) else {
+                continue;
+            };
+            let (Some(view), Some(node)) = (&w.view, self.node(w.member)) else {
+                continue;
+            };
+            let now = node
+                .registry()
+                .list(&w.service, "", false, &self.cfg.timings, 0);
+            if now.hosts != view.hosts {
+                found.push(format!(
+                    "v1 subscriber ip{k} on n{} has {} hosts of {:?}, the member lists {}",
+                    w.member,
+                    view.hosts.len(),
+                    w.service,
+                    now.hosts.len()
+                ));
             }
         }
         if let Some(detail) = found.into_iter().next() {

@@ -42,6 +42,7 @@ pub(crate) enum NodeIn {
         request: Request,
     },
     SetMembers(Vec<MemberId>),
+    Datagram(std::net::SocketAddr, Bytes),
 }
 
 /// Something that happens at a point of virtual time.
@@ -128,6 +129,8 @@ pub(crate) struct ReqInfo {
 pub(crate) enum ClientRef {
     Ip(u32),
     Conn(u32),
+    /// The v1 subscription (list polls) of an ip-port client.
+    Watch(u32),
 }
 
 /// A deterministic simulated cluster. See the [module docs](super).
@@ -144,6 +147,8 @@ pub struct Sim {
     pub(crate) trace: Trace,
     pub(crate) ip: Vec<IpClient>,
     pub(crate) ip_index: HashMap<(Arc<str>, u16), u32>,
+    /// UDP address of a v1 subscriber -> ip-port client.
+    pub(crate) watch_of: HashMap<std::net::SocketAddr, u32>,
     pub(crate) conn: Vec<ConnClient>,
     pub(crate) sessions: Vec<SessionTruth>,
     /// Native connection id -> session index.
@@ -191,6 +196,7 @@ impl Sim {
             trace: Trace::new(out),
             ip: Vec::new(),
             ip_index: HashMap::new(),
+            watch_of: HashMap::new(),
             conn: Vec::new(),
             sessions: Vec::new(),
             session_of: HashMap::new(),

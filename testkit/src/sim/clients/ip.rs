@@ -28,6 +28,12 @@ pub(crate) enum IpPhase {
 #[derive(Debug)]
 pub(crate) enum IpEv {
     Wake(u32),
+    /// Time to poll the watched service's list.
+    Poll(u32),
+    /// The answer to a poll, from a member.
+    Listed(usize, Reply),
+    /// A UDP push from a member: `(member, ack, view)`.
+    Pushed(usize, u64, std::sync::Arc<distro_core::ServiceView>),
     Reply(RequestId, Reply),
     Refused(RequestId),
     Timeout(RequestId),
@@ -64,6 +70,8 @@ pub(crate) struct IpClient {
     /// After a deregistration asked for by a scenario: register again after this.
     pub comeback: Option<Duration>,
     pub coming_back: bool,
+    /// A service it also watches the v1 way (list with a UDP port, pushes), if any.
+    pub watch: Option<super::UdpWatch>,
 }
 
 impl IpClient {
@@ -91,6 +99,7 @@ impl IpClient {
             last_beat_ok: None,
             comeback: None,
             coming_back: false,
+            watch: None,
         }
     }
 
@@ -115,7 +124,7 @@ impl Sim {
             .filter(|&i| self.slots[i].member)
             .collect();
         let rng = match rng_of {
-            ClientRef::Ip(c) => &mut self.ip[c as usize].rng,
+            ClientRef::Ip(c) | ClientRef::Watch(c) => &mut self.ip[c as usize].rng,
             ClientRef::Conn(c) => &mut self.conn[c as usize].rng,
         };
         members[rng.index(members.len())]
@@ -155,6 +164,9 @@ impl Sim {
         match ev {
             IpEv::Wake(gen) if gen == self.ip[c as usize].wake_gen => self.ip_act(c),
             IpEv::Wake(_) => {}
+            IpEv::Poll(gen) => self.udp_poll(c, gen),
+            IpEv::Listed(member, reply) => self.udp_listed(c, member, reply),
+            IpEv::Pushed(member, ack, view) => self.udp_pushed(c, member, ack, view),
             IpEv::Reply(id, reply) if self.ip[c as usize].outstanding == Some(id) => {
                 self.ip[c as usize].outstanding = None;
                 self.ip_reply(c, reply);
@@ -192,6 +204,9 @@ impl Sim {
                 let inc = cl.incarnation;
                 self.trace
                     .note(now, format_args!("ip{c} starts incarnation {inc}"));
+                if inc == 1 {
+                    self.udp_start(c);
+                }
                 self.ip[c as usize].member = self.pick_member(ClientRef::Ip(c));
                 self.ip_send(c);
             }

@@ -2,9 +2,11 @@
 
 mod conn;
 mod ip;
+mod udp;
 
 pub(crate) use conn::{ConnClient, ConnEv, ConnPhase};
 pub(crate) use ip::{IpClient, IpEv, IpPhase};
+pub(crate) use udp::UdpWatch;
 
 use super::rng::Rng;
 use super::world::{Ev, Sim};
@@ -41,7 +43,20 @@ impl Sim {
             }
             let body = rng.chance(self.cfg.workload.beat_body);
             let start = from + rng.between(Duration::ZERO, within);
-            let client = IpClient::new(k, svcs, body, rng);
+            let watch = rng.chance(0.2).then(|| UdpWatch {
+                service: service(rng.index(services)),
+                addr: format!("192.168.{}.{}:{}", k / 200, k % 200 + 1, 40000 + k % 7)
+                    .parse()
+                    .expect("an address"),
+                member: 0,
+                view: None,
+                gen: 0,
+            });
+            let mut client = IpClient::new(k, svcs, body, rng);
+            if let Some(w) = &watch {
+                self.watch_of.insert(w.addr, k as u32);
+            }
+            client.watch = watch;
             self.ip_index
                 .insert((client.ip.clone(), client.port), k as u32);
             self.ip.push(client);
