@@ -12,6 +12,15 @@ fn random_seeds() {
     run_seeds("sim", "random_seeds", &seeds, SimConfig::random);
 }
 
+/// Harsher random runs for bug hunting (not in the default run):
+/// `SIM_SEEDS=100 cargo test -p distro-testkit --test sim -- --ignored harsh_seeds --nocapture`.
+#[test]
+#[ignore]
+fn harsh_seeds() {
+    let seeds = seeds_from_env(1, 20);
+    run_seeds("sim", "harsh_seeds", &seeds, SimConfig::harsh);
+}
+
 #[test]
 fn same_seed_same_trace() {
     let run = || {

@@ -75,8 +75,22 @@ impl SimConfig {
             mean_gap: Duration::from_secs(5 + r.below(16)),
             lossy: r.chance(0.5),
             membership: r.chance(0.3),
+            harsh: false,
             script: Vec::new(),
         };
+        cfg
+    }
+}
+
+impl SimConfig {
+    /// A harsher random run: faults every few seconds, lossy periods and membership changes
+    /// always in the mix, up to 20 % loss.
+    pub fn harsh(seed: u64) -> Self {
+        let mut cfg = SimConfig::random(seed);
+        cfg.faults.mean_gap = Duration::from_secs(3);
+        cfg.faults.lossy = true;
+        cfg.faults.membership = true;
+        cfg.faults.harsh = true;
         cfg
     }
 }
@@ -159,6 +173,8 @@ pub struct FaultPlan {
     pub lossy: bool,
     /// Random faults include membership changes.
     pub membership: bool,
+    /// Lossy periods lose up to 20 % of frames (5 % otherwise).
+    pub harsh: bool,
     /// Faults at fixed times (applied in addition to random ones).
     pub script: Vec<(Duration, Fault)>,
 }

@@ -332,10 +332,11 @@ impl Sim {
             7 | 8 => {
                 let base = self.cfg.net.clone();
                 let r = &mut self.fault_rng;
+                let worst = if self.cfg.faults.harsh { 0.2 } else { 0.05 };
                 let p = if self.cfg.faults.lossy && r.chance(0.6) {
                     NetParams {
-                        drop: r.unit() * 0.05,
-                        duplicate: r.unit() * 0.05,
+                        drop: r.unit() * worst,
+                        duplicate: r.unit() * worst,
                         reorder: r.chance(0.5),
                         jitter: r.between(Duration::from_millis(1), Duration::from_millis(80)),
                         ..base.clone()
