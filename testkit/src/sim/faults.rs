@@ -51,6 +51,7 @@ impl Sim {
         self.trace.note(self.now, format_args!("crash n{i}"));
         self.slots[i].node = None;
         self.slots[i].crashed_at = Some(self.now);
+        self.slots[i].last_crash = Some(self.now);
         self.slots[i].paused = None;
         let backlog = std::mem::take(&mut self.slots[i].backlog);
         for input in backlog {

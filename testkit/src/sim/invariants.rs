@@ -248,7 +248,7 @@ impl Sim {
                                 ));
                             }
                         }
-                        if let (Some((_, kind)), Some(st)) = (t.closed, t.settled_at) {
+                        if let Some((kind, st)) = self.session_end(t) {
                             deadlines += calm as u64;
                             if calm && now >= self.session_deadline(kind, st) {
                                 found.push(("expiry bound", format!(
@@ -404,10 +404,23 @@ impl Sim {
         };
         self.session_of.get(conn).is_some_and(|&s| {
             matches!(
-                self.sessions[s as usize].closed,
-                Some((_, CloseKind::MemberCrashed))
+                self.session_end(&self.sessions[s as usize]),
+                Some((CloseKind::MemberCrashed, _))
             )
         })
+    }
+
+    /// How a closed session ended and when it settled. A session its member closed, but the
+    /// member crashed before everyone heard of it (it may have died before syncing the
+    /// deletion), ended as an orphan.
+    fn session_end(&self, t: &super::truth::SessionTruth) -> Option<(CloseKind, Timestamp)> {
+        let ((at, kind), settled) = (t.closed?, t.settled_at?);
+        match self.slots[t.member].last_crash {
+            Some(crash) if kind != CloseKind::MemberCrashed && crash >= at => {
+                Some((CloseKind::MemberCrashed, crash.max(settled)))
+            }
+            _ => Some((kind, settled)),
+        }
     }
 
     /// Every running member is ready and sees the others as they are.

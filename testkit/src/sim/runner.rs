@@ -205,7 +205,7 @@ pub fn trace_path(seed: u64) -> PathBuf {
 /// The command that replays `seed` of test `test` in test file `file`.
 pub fn replay_command(file: &str, test: &str, seed: u64) -> String {
     format!(
-        "SIM_SEED={seed} cargo test -p distro-testkit --test {file} -- {test} --exact --nocapture"
+        "SIM_SEED={seed} cargo test -p distro-testkit --test {file} -- {test} --exact --include-ignored --nocapture"
     )
 }
 

@@ -113,6 +113,8 @@ pub(crate) struct Slot {
     /// In the member list (false once removed).
     pub member: bool,
     pub crashed_at: Option<Timestamp>,
+    /// When it last crashed (kept across restarts).
+    pub last_crash: Option<Timestamp>,
     /// The member list its node has (slots), which its outgoing links follow.
     pub view: Vec<usize>,
 }
@@ -306,6 +308,7 @@ impl Sim {
             incarnation: 0,
             member: true,
             crashed_at: None,
+            last_crash: None,
             view: Vec::new(),
         });
         for row in &mut self.links {
