@@ -22,9 +22,37 @@
 //!   symmetric and one-way partitions (a cut link either resets at once or blackholes until the
 //!   sender's transport gives up), heal, crash (memory wiped) and restart, pause (a long stall:
 //!   inputs and timers arrive late), and membership changes.
-//! * Invariants (see the `invariants` module docs): resurrection, convergence, no lost live
-//!   client, expiry bounds and subscriber views, sampled every [`SimConfig::check_interval`]
-//!   and at the end; determinism by running a seed twice ([`run_seeds`]).
+//! * A trace of every input and output, folded into a 64-bit hash ([`Sim::trace_hash`]) and
+//!   written as text when asked ([`write_trace`], `SIM_TRACE=1`).
+//!
+//! ## Invariants
+//!
+//! Sampled every [`SimConfig::check_interval`] and once more at the end. A client that stops
+//! (or deregisters) counts as *settled* once every write it sent has taken effect or been lost
+//! (a request stuck in a paused member, a forward in flight, a frame held by a blackholed link
+//! can all take effect late). *Calm* means no fault is active and the last one ended at least
+//! [`Sim::settle_time`] ago (two verify rounds plus retry delays; plus DOWN detection after a
+//! crash).
+//!
+//! * **No resurrection** (always): a settled client whose deletion is known at revision `R` is
+//!   never held live above `R`, and never again by a member that held its deletion.
+//! * **Convergence** (when calm): every client whose newest revision has existed for the
+//!   settle slack is held identically by every running member, or by none if the newest is a
+//!   deletion; every member is ready and sees the running members UP and the others DOWN.
+//! * **No lost live client** (when calm): a beating ip-port client is held healthy by every
+//!   running member; a registered native client of a running member that answers probes is
+//!   held by every running member.
+//! * **Expiry bounds** (when calm): a stopped ip-port client is unhealthy on its responsible
+//!   member within `beat_timeout + beat_check_interval` and gone everywhere within
+//!   `delete_timeout + beat_check_interval`; a closed native client is gone at once, an orphan
+//!   of a crashed member within DOWN detection + `orphan_conn_expiry` + a cleanup interval; a
+//!   hung native client is closed within `conn_idle + probe_timeout + 2 conn_scan_interval`.
+//! * **Readiness gate** (always): a member sends no verify round and expires nothing before
+//!   its snapshot is loaded.
+//! * **Subscribers** (at the end, after a quiet minute): every live subscriber's last view
+//!   (native push, or v1 UDP push or list answer) equals its member's list.
+//! * **Determinism**: the same seed gives the same trace hash ([`run_seeds`] runs the first
+//!   seed twice).
 //!
 //! ## Running
 //!
@@ -34,8 +62,10 @@
 //! println!("{report}");
 //! ```
 //!
-//! `cargo test -p distro-testkit` runs the named scenarios and a batch of random seeds;
-//! `SIM_SEED=<n>` replays one seed, `SIM_SEEDS=<count>` runs many. A failure prints the command
+//! `cargo test -p distro-testkit` runs the named scenarios (`tests/sim_scenarios.rs`) and a
+//! batch of 20 random seeds (`tests/sim.rs`). `SIM_SEED=<n>` replays one seed,
+//! `SIM_SEEDS=<count>` runs many (from `SIM_SEED_BASE`), `SIM_TRACE=1` writes every seed's
+//! trace; `-- --ignored harsh_seeds` runs the harsher profile. A failure prints the command
 //! that replays it and writes the trace to `target/sim-traces/<seed>.trace`.
 
 mod clients;
@@ -56,6 +86,6 @@ pub use invariants::Violation;
 pub use rng::Rng;
 pub use runner::{
     replay_command, run_seeds, run_seeds_with, seeds_from_env, trace_path, write_trace, Failure,
-    Report,
+    Judged, Report,
 };
 pub use world::Sim;
