@@ -41,12 +41,19 @@
 //! assert_eq!(replies, vec![Reply::Ok]);
 //! ```
 //!
+//! `examples/two_members.rs` is a complete host for two members in one process
+//! (`cargo run -p distro-core --example two_members`).
+//!
 //! ## The contract
 //!
 //! * **No clock.** [`Timestamp`] is a `u64` of nanoseconds on the host's monotonic clock. A
 //!   timestamp earlier than one already seen is clamped to it: time never runs backwards, and
-//!   that is never a panic.
-//! * **Drain after every input.** Outputs queue up until polled. `Output::Timeout` ends a
+//!   that is never a panic. Revisions are derived from timestamps, so a host that restarts
+//!   its process must keep them growing across the restart: anchor the clock at the wall
+//!   time when the process starts (as `distrod` does), not at zero.
+//! * **Drain after every input.** Outputs queue up until polled. A host may feed several
+//!   inputs that arrived together before draining; changes are then synced to each peer in
+//!   one batch per drain. `Output::Timeout` ends a
 //!   drain; the next call of `poll_output` after it starts a new one. Extra or early
 //!   `Input::Timeout`s are no-ops.
 //! * **Seeded determinism.** All randomness and every hash seed come from [`Config::seed`].
@@ -66,8 +73,9 @@
 //! reaching another member are forwarded to it. Only the responsible member changes a client
 //! and advances its [`Revision`]; it syncs each change to every other member at once (batched
 //! per peer, acknowledged, retried with backoff), and every 5 s sends each peer a verify list of
-//! `(client, revision)` pairs that renews replicas and repairs what a peer missed. Replicas not
-//! renewed for 3 minutes expire. A starting member pulls a chunked snapshot before it verifies
+//! `(client, revision)` pairs that renews replicas and repairs what a peer missed. A replica
+//! its responsible member stops verifying (it lost it) is handed back to that member; replicas
+//! not renewed for 3 minutes expire. A starting member pulls a chunked snapshot before it verifies
 //! or expires anything. Replicas apply only newer revisions, and deletions leave tombstones, so
 //! reordered, duplicated or stale data never rolls anything back or resurrects a deletion.
 #![forbid(unsafe_code)]

@@ -40,8 +40,12 @@ pub struct Node {
     pub(crate) push: PushState,
     pub(crate) ping_seq: u64,
     pub(crate) verify_round: u64,
+    /// When the responsibility ring last changed.
+    pub(crate) ring_changed_at: Timestamp,
     /// Whether the last poll returned `Timeout` (the next poll starts a new drain).
     drained: bool,
+    /// Sync is to be flushed at the next poll.
+    flush_due: bool,
 }
 
 impl Node {
@@ -68,7 +72,9 @@ impl Node {
             push: PushState::new(seed ^ 15),
             ping_seq: 0,
             verify_round: 0,
+            ring_changed_at: now,
             drained: false,
+            flush_due: false,
             now,
             epoch,
             cfg,
@@ -146,7 +152,9 @@ impl Node {
     fn after_input(&mut self, now: Timestamp) {
         self.collect_push_changes(now);
         if self.cfg.timings.sync_delay.is_zero() {
-            self.flush_sync();
+            // Flushed when the host drains: one batch per peer per drain, however many inputs
+            // the host fed before draining.
+            self.flush_due = true;
         } else if self.outboxes.has_pending() {
             self.timers
                 .set_earliest(Timer::SyncFlush, now.plus(self.cfg.timings.sync_delay));
@@ -155,6 +163,10 @@ impl Node {
 
     /// The next thing to do. Call until it returns [`Output::Timeout`].
     pub fn poll_output(&mut self) -> Output {
+        if self.flush_due {
+            self.flush_due = false;
+            self.flush_sync();
+        }
         if let Some(o) = self.out.pop_front() {
             self.drained = false;
             return o;
@@ -238,6 +250,7 @@ impl Node {
         }
         self.snapshot.seen_ring_version = version;
         let now = self.now;
+        self.ring_changed_at = now;
         let members = &self.members;
         for c in self.registry.clients.values_mut() {
             if let ClientId::IpPort { ip, port } = &c.record.id {
@@ -313,7 +326,7 @@ impl Node {
 
     /// Whether the last [`Node::poll_output`] returned `Timeout` and nothing was queued since.
     pub fn is_drained(&self) -> bool {
-        self.drained && self.out.is_empty()
+        self.drained && self.out.is_empty() && !self.flush_due
     }
 }
 

@@ -94,6 +94,10 @@ impl Node {
                         "second handshake names another member".into(),
                     );
                 }
+                // A repeated handshake (the link was re-established) may carry a new epoch.
+                if let Some(peer) = self.members.peer_mut(&from) {
+                    peer.epoch = Some(h.epoch);
+                }
                 return Ok(());
             }
             (Some(from), _) if self.members.peer(&from).is_none() => {

@@ -66,6 +66,8 @@ stats! {
     probes_sent,
     /// Replicas expired.
     replicas_expired,
+    /// Replicas handed back to a responsible member that stopped verifying them (it lost them).
+    replicas_handed_back,
     /// Tombstones dropped after their time.
     tombstones_dropped,
     /// Empty services removed.

@@ -8,7 +8,7 @@
 //! nanoseconds per client in CPU. Buckets that differ are then verified pair by pair.
 
 use super::SyncKey;
-use crate::io::Source;
+use crate::io::{MemberState, Source};
 use crate::model::{ClientId, MemberId, Revision};
 use crate::node::Node;
 use crate::registry::digest_hash;
@@ -81,6 +81,7 @@ impl Node {
         if !self.ready || self.members.standalone() {
             return;
         }
+        self.hand_back_unverified();
         let me = self.members.self_id.clone();
         let buckets = bucket_count(self.registry.client_count() + self.registry.tombstones.len());
         let (digests, owned) = self.digests_of(&me, buckets);
@@ -239,6 +240,43 @@ impl Node {
             if ours.is_some() && ours > theirs && self.owns(&id) {
                 self.mark_sync_to(from, SyncKey::Client(id));
             }
+        }
+    }
+}
+
+impl Node {
+    /// Hands replicas that their responsible member has not verified for two verify intervals
+    /// back to it. It lost them (a restart, a snapshot from a member that lacked them) and can
+    /// neither keep nor expire what it does not know; without this they would linger here
+    /// until the replica expiry. The responsible member applies them with the revision rules
+    /// (a newer deletion it holds wins and comes back in its next verify).
+    fn hand_back_unverified(&mut self) {
+        let now = self.now;
+        let stale = self.cfg.timings.verify_interval * 2;
+        if now.since(self.ring_changed_at) < stale {
+            return; // a new owner has not had its verify rounds yet
+        }
+        let mut back: Vec<(MemberId, ClientId)> = Vec::new();
+        for c in self.registry.clients.values() {
+            if c.owned || now.since(c.renewed) < stale {
+                continue;
+            }
+            let owner = match &c.record.id {
+                ClientId::IpPort { ip, port } => self.members.responsible(ip, *port),
+                ClientId::Conn { owner, .. } => owner,
+            };
+            let up = self
+                .members
+                .peer(owner)
+                .is_some_and(|p| p.reachable() && p.state == MemberState::Up);
+            if up {
+                back.push((owner.clone(), c.record.id.clone()));
+            }
+        }
+        back.sort();
+        for (owner, id) in back {
+            self.stats.replicas_handed_back += 1;
+            self.mark_sync_to(&owner, SyncKey::Client(id));
         }
     }
 }
