@@ -10,7 +10,7 @@
 //! | --- | --- | --- |
 //! | [`frame`] | a byte stream | framing is independent of how the stream is cut; every decodable body re-encodes to a fixed point |
 //! | [`http`] | bytes on a v1 HTTP connection | no panic; bounded buffering; every accepted request answered once, with a well-formed response |
-//! | [`node`] | a script of inputs to three nodes | every drain ends in `Timeout`; held state within [`Limits`]; every request answered exactly once |
+//! | [`node`] | a script of inputs to three nodes | every drain ends in `Timeout`; held state within [`Limits`]; every request answered exactly once; determinism |
 //!
 //! Inputs are read with [`ByteReader`], which never fails: a short input just makes zeros.
 
@@ -88,8 +88,10 @@ pub fn http(data: &[u8]) {
 /// at a deadline not before the node's clock; inputs that cannot be wrong (timeouts, requests,
 /// link and connection events, membership) are never an error; replies answer a request that
 /// is waiting for one, once; pushes and probes go to open native connections; clients,
-/// services, instances and subscriptions stay within [`Limits`]. At the end the network is
-/// quiesced and the clock moved past every forward timeout: every request has its reply.
+/// services, instances and subscriptions stay within [`Limits`], and the service index matches
+/// what clients publish. At the end the network is quiesced and the clock moved past every
+/// forward timeout: every request has its reply. When the first byte has its high bit set, the
+/// script runs twice and must give the same outputs (seeded determinism).
 pub fn node(data: &[u8]) {
     node::run(data)
 }
