@@ -157,6 +157,11 @@ impl Node {
         mismatched: Vec<u32>,
     ) {
         self.sync_peer_alive(from);
+        if !self.ready {
+            // A reply to a digest of an earlier run of this member (it reached a peer that was
+            // stalled across the restart): a member that is not ready sends no verify.
+            return;
+        }
         let buckets = bucket_count as usize;
         if buckets == 0
             || buckets > MAX_BUCKETS
@@ -317,5 +322,84 @@ mod tests {
             pair_hash(h, Revision { time: 1, writer: 2 })
         );
         assert_eq!(h, digest_hash(&ClientId::ip_port("1.2.3.4", 5)), "stable");
+    }
+
+    /// Found by the `cluster` fuzz target: a peer stalled across this member's restart answers
+    /// a digest of the member's previous run; the restarted member, not ready yet, must not
+    /// send a verify.
+    #[test]
+    fn a_member_that_is_not_ready_answers_no_digest_reply() {
+        use crate::wire::{decode_payload, encode_frame, Hello};
+        use crate::{Config, ConnId, Input, Instance, Node, Output, Request, RequestId};
+        use crate::{ServiceKey, Timestamp};
+
+        /// Feeds `msg` from the peer and returns the peer messages sent in answer.
+        fn feed(n: &mut Node, now: Timestamp, msg: &PeerMsg) -> Vec<PeerMsg> {
+            let frame = encode_frame(msg);
+            let conn = ConnId(500);
+            let input = Input::PeerFrame {
+                now,
+                conn,
+                frame: &frame[4..],
+            };
+            n.handle_input(input).unwrap();
+            let mut sent = Vec::new();
+            loop {
+                match n.poll_output() {
+                    Output::Transmit { frame, .. } => {
+                        sent.push(decode_payload(&frame[4..]).unwrap())
+                    }
+                    Output::Timeout(_) => return sent,
+                    _ => {}
+                }
+            }
+        }
+        let verifies = |sent: Vec<PeerMsg>| {
+            sent.iter()
+                .filter(|m| matches!(m, PeerMsg::Verify { .. }))
+                .count()
+        };
+
+        let cfg = Config::cluster("10.0.0.1:8848", &["10.0.0.1:8848", "10.0.0.2:8848"]);
+        let mut n = Node::new(cfg, Timestamp::ZERO);
+        let now = Timestamp::from_millis(1);
+        // A native client registers, so a verify from here would list it.
+        n.handle_input(Input::ConnectionOpened {
+            now,
+            conn: ConnId(1),
+        })
+        .unwrap();
+        let request = Request::Register {
+            service: ServiceKey::parse(None, None, "s"),
+            instance: Instance::new("10.0.0.9", 80),
+        };
+        n.handle_input(Input::Request {
+            now,
+            conn: ConnId(1),
+            id: RequestId(1),
+            request,
+        })
+        .unwrap();
+        let hello = PeerMsg::Hello(Hello {
+            cluster: "distro".into(),
+            member: MemberId::new("10.0.0.2:8848"),
+            version: 1,
+            epoch: 1,
+        });
+        feed(&mut n, now, &hello);
+        let reply = PeerMsg::VerifyDigestReply {
+            round: 7,
+            bucket_count: 1,
+            mismatched: vec![0],
+        };
+        assert!(!n.is_ready());
+        assert_eq!(verifies(feed(&mut n, now, &reply)), 0);
+
+        // Once ready (the snapshot gate passed), the same reply is answered.
+        let later = Timestamp::from_millis(61_000);
+        n.handle_input(Input::Timeout(later)).unwrap();
+        while !matches!(n.poll_output(), Output::Timeout(_)) {}
+        assert!(n.is_ready());
+        assert_eq!(verifies(feed(&mut n, later, &reply)), 1);
     }
 }
