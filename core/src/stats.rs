@@ -54,6 +54,8 @@ stats! {
     snapshot_chunks_served,
     /// Snapshot chunks loaded from peers.
     snapshot_chunks_loaded,
+    /// Snapshot requests refused because this member was still loading its own.
+    snapshots_refused,
     /// Snapshot requests that failed (timeout or broken link).
     snapshot_failures,
     /// Instances turned unhealthy.

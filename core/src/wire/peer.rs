@@ -127,4 +127,10 @@ pub enum PeerMsg {
         /// The differing buckets.
         mismatched: Vec<u32>,
     },
+    /// Answer to a `SnapshotRequest` from a member that is itself still loading (it would
+    /// serve an incomplete snapshot): ask another member.
+    SnapshotUnavailable {
+        /// The session asked for.
+        session: u64,
+    },
 }

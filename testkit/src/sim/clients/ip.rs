@@ -128,6 +128,7 @@ impl Sim {
         let rng = match rng_of {
             ClientRef::Ip(c) | ClientRef::Watch(c) => &mut self.ip[c as usize].rng,
             ClientRef::Conn(c) => &mut self.conn[c as usize].rng,
+            ClientRef::Admin => &mut self.fault_rng,
         };
         members[rng.index(members.len())]
     }
