@@ -152,6 +152,7 @@ impl Node {
             PeerMsg::SnapshotUnavailable { session } => {
                 self.on_snapshot_unavailable(&from, session)
             }
+            PeerMsg::SettingsDigest { digest } => self.on_settings_digest(&from, digest),
             PeerMsg::Forward { id, request } => self.on_forward(&from, id, request),
             PeerMsg::ForwardReply { id, reply } => self.on_forward_reply(&from, id, reply),
         }

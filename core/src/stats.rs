@@ -68,6 +68,8 @@ stats! {
     probes_sent,
     /// Replicas expired.
     replicas_expired,
+    /// Settings digests from a peer that differed from the settings held here.
+    settings_mismatches,
     /// Replicas handed back to a responsible member that stopped verifying them (it lost them).
     replicas_handed_back,
     /// Tombstones dropped after their time.

@@ -82,6 +82,7 @@ impl Node {
             return;
         }
         self.hand_back_unverified();
+        self.send_settings_digest();
         let me = self.members.self_id.clone();
         let buckets = bucket_count(self.registry.client_count() + self.registry.tombstones.len());
         let (digests, owned) = self.digests_of(&me, buckets);
@@ -245,6 +246,61 @@ impl Node {
 }
 
 impl Node {
+    /// Service settings have no responsible member (the last writer wins), so they are not in
+    /// the verify pairs; a digest of them goes with every round instead, and members that
+    /// differ exchange all their settings. Without it a member that missed a setting (a
+    /// restart, a readiness gate that opened without a snapshot) never got it.
+    fn settings_digest(&self) -> u64 {
+        use core::hash::{BuildHasher, Hash, Hasher as _};
+        let h = crate::registry::Hasher::with_seed(0x5e77);
+        let mut acc = 0u64;
+        for (k, e) in &self.registry.services {
+            if let Some(m) = e.meta.as_ref().filter(|m| !m.deleted) {
+                let mut s = h.build_hasher();
+                k.hash(&mut s);
+                m.revision.hash(&mut s);
+                acc = acc.wrapping_add(s.finish());
+            }
+        }
+        acc
+    }
+
+    fn send_settings_digest(&mut self) {
+        let frame = encode_frame(&PeerMsg::SettingsDigest {
+            digest: self.settings_digest(),
+        });
+        for i in 0..self.members.peers.len() {
+            if self.members.peers[i].reachable() {
+                let to = self.members.peers[i].id.clone();
+                self.emit(Output::Transmit {
+                    to,
+                    frame: frame.clone(),
+                });
+            }
+        }
+    }
+
+    /// A peer's settings digest: if it differs, send it every setting held here (deletions
+    /// too); it applies them by revision and, if it holds newer ones, its own round sends
+    /// them back.
+    pub(crate) fn on_settings_digest(&mut self, from: &MemberId, digest: u64) {
+        if !self.ready || digest == self.settings_digest() {
+            return;
+        }
+        self.stats.settings_mismatches += 1;
+        let mut keys: Vec<_> = self
+            .registry
+            .services
+            .iter()
+            .filter(|(_, e)| e.meta.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        for k in keys {
+            self.mark_sync_to(from, SyncKey::Meta(k));
+        }
+    }
+
     /// Hands replicas that their responsible member has not verified for two verify intervals
     /// back to it. It lost them (a restart, a snapshot from a member that lacked them) and can
     /// neither keep nor expire what it does not know; without this they would linger here

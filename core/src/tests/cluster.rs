@@ -492,6 +492,37 @@ fn a_member_still_loading_refuses_to_serve_a_snapshot() {
     assert!(net.nodes[2].registry().service_meta(&svc("svc")).is_some());
 }
 
+/// Found by the simulator: service settings are not in the verify pairs (they have no
+/// responsible member), so a member that missed them (its readiness gate opened without a
+/// snapshot) never got them. A settings digest goes with every verify round now.
+#[test]
+fn a_member_that_missed_service_settings_gets_them_from_the_settings_digest() {
+    let mut net = Net::new(3);
+    let create = Request::CreateService {
+        service: svc("svc"),
+        protect_threshold: 0.5,
+        metadata: Default::default(),
+    };
+    assert_eq!(net.request(0, create), Reply::Ok);
+    net.run_for(Duration::from_secs(1));
+    net.crash(2);
+    net.run_for(Duration::from_secs(1));
+    // member 2 restarts and gets no snapshot: its readiness gate opens without one
+    net.filter = Some(Box::new(|_, to, m| {
+        !(to == 2 && matches!(m, PeerMsg::SnapshotChunk { .. }))
+    }));
+    let mut cfg = config(3, 2);
+    cfg.timings.snapshot_gate = Duration::from_secs(1);
+    net.restart(2, cfg);
+    net.run_for(Duration::from_secs(2));
+    assert!(net.nodes[2].is_ready());
+    assert!(net.nodes[2].registry().service_meta(&svc("svc")).is_none());
+    net.filter = None;
+    net.run_for(Duration::from_secs(11));
+    let meta = net.nodes[2].registry().service_meta(&svc("svc")).cloned();
+    assert_eq!(meta.map(|m| m.protect_threshold), Some(0.5));
+}
+
 #[test]
 fn snapshot_comes_in_bounded_chunks_and_moves_to_the_next_member_on_failure() {
     let mut net = Net::with(3, |c| {

@@ -133,4 +133,10 @@ pub enum PeerMsg {
         /// The session asked for.
         session: u64,
     },
+    /// With every verify round: a digest of the live service settings the sender holds. A
+    /// receiver holding different ones sends all of its settings back (newest revision wins).
+    SettingsDigest {
+        /// Order-independent hash of every live setting's service and revision.
+        digest: u64,
+    },
 }
