@@ -158,6 +158,12 @@ impl Node {
         mismatched: Vec<u32>,
     ) {
         self.sync_peer_alive(from);
+        if !self.ready || round > self.verify_round {
+            // An answer to a round this run never sent (a peer that stalled answers a round of
+            // our previous run after we restarted): listing pairs now would be a verify
+            // before our snapshot is loaded.
+            return;
+        }
         let buckets = bucket_count as usize;
         if buckets == 0
             || buckets > MAX_BUCKETS
