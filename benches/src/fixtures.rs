@@ -435,10 +435,7 @@ pub fn http_full_beat_bytes(n: u64) -> Vec<u8> {
         port = port_of(n),
         s = n % 100
     );
-    let body = format!(
-        "serviceName=DEFAULT_GROUP%40%40svc-{}&beat={beat}",
-        n % 100
-    );
+    let body = format!("serviceName=DEFAULT_GROUP%40%40svc-{}&beat={beat}", n % 100);
     format!(
         "PUT /nacos/v1/ns/instance/beat HTTP/1.1\r\nHost: 127.0.0.1:8848\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()

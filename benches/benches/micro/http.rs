@@ -21,17 +21,23 @@ pub fn bench_http_parse(c: &mut Criterion) {
         ("list", http_list_bytes("svc-7")),
     ];
     for (name, bytes) in &cases {
-        let (req, used) = parse_request(bytes, &limits).expect("parse").expect("complete");
+        let (req, used) = parse_request(bytes, &limits)
+            .expect("parse")
+            .expect("complete");
         assert_eq!(used, bytes.len());
         to_request(&req, Some(peer), &api, &limits).expect("maps to a request");
-        g.bench_with_input(BenchmarkId::new("parse_and_map", name), bytes, |b, bytes| {
-            b.iter(|| {
-                let (req, _) = parse_request(black_box(bytes), &limits)
-                    .expect("parse")
-                    .expect("complete");
-                black_box(to_request(&req, Some(peer), &api, &limits).expect("map"))
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("parse_and_map", name),
+            bytes,
+            |b, bytes| {
+                b.iter(|| {
+                    let (req, _) = parse_request(black_box(bytes), &limits)
+                        .expect("parse")
+                        .expect("complete");
+                    black_box(to_request(&req, Some(peer), &api, &limits).expect("map"))
+                })
+            },
+        );
     }
     g.finish();
 }

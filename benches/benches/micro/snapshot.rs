@@ -26,8 +26,7 @@ fn serve(m: &mut Member, session: u64) -> Vec<bytes::Bytes> {
         let out = drain_transmits(&mut m.node);
         let mut last = false;
         for (_, f) in out {
-            if let Ok(PeerMsg::SnapshotChunk { last: l, .. }) = decode_payload::<PeerMsg>(&f[4..])
-            {
+            if let Ok(PeerMsg::SnapshotChunk { last: l, .. }) = decode_payload::<PeerMsg>(&f[4..]) {
                 last = l;
                 chunks.push(f);
             }

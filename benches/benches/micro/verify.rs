@@ -17,13 +17,16 @@ pub fn bench_verify(c: &mut Criterion) {
         // `verify_chunk_entries` entries
         let per_frame = m.node.config().limits.verify_chunk_entries;
         let sent = tick(&mut m.node, Duration::from_secs(1));
-        assert_eq!(sent.len(), 2 * clients.div_ceil(per_frame), "{} frames", sent.len());
-        g.throughput(Throughput::Elements(clients as u64));
-        g.bench_with_input(
-            BenchmarkId::new("send_round", clients),
-            &clients,
-            |b, _| b.iter(|| black_box(tick(&mut m.node, Duration::from_secs(1)))),
+        assert_eq!(
+            sent.len(),
+            2 * clients.div_ceil(per_frame),
+            "{} frames",
+            sent.len()
         );
+        g.throughput(Throughput::Elements(clients as u64));
+        g.bench_with_input(BenchmarkId::new("send_round", clients), &clients, |b, _| {
+            b.iter(|| black_box(tick(&mut m.node, Duration::from_secs(1))))
+        });
     }
 
     // Receiver: holds 100k replicas of clients peer 0 is responsible for, all in sync.

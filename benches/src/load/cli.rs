@@ -165,10 +165,20 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// HTTP workloads (both servers).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "register,beat,list,mixed")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "register,beat,list,mixed"
+    )]
     pub workloads: Vec<WorkloadKind>,
     /// Native workloads (distrod only); empty for none.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "register,beat,list")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "register,beat,list"
+    )]
     pub native_workloads: Vec<WorkloadKind>,
     /// Load shape.
     #[command(flatten)]
@@ -195,7 +205,12 @@ pub fn main() -> ExitCode {
 type Res = Result<(), Box<dyn std::error::Error>>;
 
 fn run_cmd(a: RunArgs) -> Res {
-    let mut workload = Workload::new(a.load.workload, &a.prefix, a.load.services, a.load.instances);
+    let mut workload = Workload::new(
+        a.load.workload,
+        &a.prefix,
+        a.load.services,
+        a.load.instances,
+    );
     workload.mix = [a.mix[0], a.mix[1], a.mix[2]];
     let spec = LoadSpec {
         protocol: a.protocol,
@@ -216,7 +231,10 @@ fn run_cmd(a: RunArgs) -> Res {
         std::fs::write(p, serde_json::to_string_pretty(&report)?)?;
     }
     if let Some(p) = &a.svg {
-        let title = format!("{} {} {} latency", report.label, report.protocol, report.workload);
+        let title = format!(
+            "{} {} {} latency",
+            report.label, report.protocol, report.workload
+        );
         let mut series: Vec<(String, Vec<(f64, f64)>)> = report
             .kinds
             .iter()
@@ -233,9 +251,12 @@ fn run_cmd(a: RunArgs) -> Res {
 fn prop_cmd(a: PropArgs) -> Res {
     let mut procs: Vec<ServerProc> = Vec::new();
     let members: Vec<SocketAddr> = if a.members.is_empty() {
-        let bin = locate(a.distrod.as_deref(), "distrod")
-            .ok_or("distrod not found: build it (cargo build --release -p distro-mio) or pass --distrod")?;
-        let ports: Vec<u16> = (0..a.cluster_size.max(2)).map(|_| free_http_port()).collect();
+        let bin = locate(a.distrod.as_deref(), "distrod").ok_or(
+            "distrod not found: build it (cargo build --release -p distro-mio) or pass --distrod",
+        )?;
+        let ports: Vec<u16> = (0..a.cluster_size.max(2))
+            .map(|_| free_http_port())
+            .collect();
         for p in &ports {
             procs.push(start_distrod(&bin, *p, &ports, &a.server_args)?);
         }
@@ -274,7 +295,12 @@ fn prop_cmd(a: PropArgs) -> Res {
         let series: Vec<(String, Vec<(f64, f64)>)> = report
             .observed
             .iter()
-            .map(|o| (format!("{} {}", o.method, o.member), o.latency.curve.clone()))
+            .map(|o| {
+                (
+                    format!("{} {}", o.method, o.member),
+                    o.latency.curve.clone(),
+                )
+            })
             .collect();
         std::fs::write(p, svg_plot("time to visible at other members", &series))?;
     }
@@ -283,8 +309,9 @@ fn prop_cmd(a: PropArgs) -> Res {
 }
 
 fn compare_cmd(a: CompareArgs) -> Res {
-    let distrod = locate(a.distrod.as_deref(), "distrod")
-        .ok_or("distrod not found: build it (cargo build --release -p distro-mio) or pass --distrod")?;
+    let distrod = locate(a.distrod.as_deref(), "distrod").ok_or(
+        "distrod not found: build it (cargo build --release -p distro-mio) or pass --distrod",
+    )?;
     let rnacos = match &a.rnacos {
         Some(p) => locate(Some(p), "rnacos").ok_or(format!("{} does not exist", p.display())),
         None => locate(None, "rnacos")

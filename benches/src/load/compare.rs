@@ -187,7 +187,12 @@ pub fn run(spec: &CompareSpec) -> io::Result<String> {
                 let runs = select(&report, server, protocol, kind);
                 // the run with the median throughput stands for the server
                 let mut sorted = runs.clone();
-                sorted.sort_by(|a, b| a.report.total.throughput.total_cmp(&b.report.total.throughput));
+                sorted.sort_by(|a, b| {
+                    a.report
+                        .total
+                        .throughput
+                        .total_cmp(&b.report.total.throughput)
+                });
                 sorted
                     .get(sorted.len() / 2)
                     .map(|r| (server.to_string(), r.report.total.latency.curve.clone()))
@@ -203,9 +208,12 @@ pub fn run(spec: &CompareSpec) -> io::Result<String> {
             spec.connections,
             spec.pipeline
         );
-        let file = spec
-            .out_dir
-            .join(format!("{}-{}-{}.svg", spec.name, protocol_name(protocol), kind.name()));
+        let file = spec.out_dir.join(format!(
+            "{}-{}-{}.svg",
+            spec.name,
+            protocol_name(protocol),
+            kind.name()
+        ));
         std::fs::write(file, svg_plot(&title, &series))?;
     }
     Ok(md)
@@ -250,16 +258,18 @@ fn medians(runs: &[&CompareRun]) -> Med {
         ops: median(runs.iter().map(|r| r.report.total.throughput).collect()),
         p50: median(runs.iter().map(|r| r.report.total.latency.p50_us).collect()),
         p99: median(runs.iter().map(|r| r.report.total.latency.p99_us).collect()),
-        p999: median(runs.iter().map(|r| r.report.total.latency.p999_us).collect()),
+        p999: median(
+            runs.iter()
+                .map(|r| r.report.total.latency.p999_us)
+                .collect(),
+        ),
         cpu_per_op_us: median(
             runs.iter()
                 .filter_map(|r| {
                     // every operation the server handled: setup, warm-up and measured ones
                     let secs = r.report.warmup_s + r.report.duration_s;
                     let ops = r.report.setup_ok as f64 + r.report.total.throughput * secs;
-                    r.server_cpu_s
-                        .filter(|_| ops > 0.0)
-                        .map(|c| c * 1e6 / ops)
+                    r.server_cpu_s.filter(|_| ops > 0.0).map(|c| c * 1e6 / ops)
                 })
                 .collect(),
         ),
@@ -285,7 +295,11 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
-fn markdown(report: &CompareReport, cases: &[(Protocol, WorkloadKind)], spec: &CompareSpec) -> String {
+fn markdown(
+    report: &CompareReport,
+    cases: &[(Protocol, WorkloadKind)],
+    spec: &CompareSpec,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# {}\n", report.name);
     let _ = writeln!(s, "Command: `{}`\n", report.command);
@@ -302,7 +316,10 @@ fn markdown(report: &CompareReport, cases: &[(Protocol, WorkloadKind)], spec: &C
         spec.instances
     );
     if let Some(why) = &report.rnacos_missing {
-        let _ = writeln!(s, "**r-nacos was not measured: {why}.** Only `distrod` figures below.\n");
+        let _ = writeln!(
+            s,
+            "**r-nacos was not measured: {why}.** Only `distrod` figures below.\n"
+        );
     }
     let _ = writeln!(
         s,
@@ -332,7 +349,11 @@ fn markdown(report: &CompareReport, cases: &[(Protocol, WorkloadKind)], spec: &C
             fmt(d.cpu_per_op_us, 2),
             fmt(r.cpu_per_op_us, 2),
             d.errors,
-            if r.n == 0 { "—".to_string() } else { r.errors.to_string() },
+            if r.n == 0 {
+                "—".to_string()
+            } else {
+                r.errors.to_string()
+            },
         );
     }
     let _ = writeln!(s, "\nPer round (ops/s):\n");

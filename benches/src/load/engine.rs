@@ -3,8 +3,8 @@
 //! matter how the server keeps up), with setup, warm-up and measurement phases.
 
 use super::proto::{
-    next_native, parse_http_response, probe_ack, write_http, write_native, Naming, NativeEvent,
-    Op, OpKind, Protocol,
+    next_native, parse_http_response, probe_ack, write_http, write_native, Naming, NativeEvent, Op,
+    OpKind, Protocol,
 };
 use super::report::{KindCounts, Recorder};
 use distro_core::wire::FrameDecoder;
@@ -16,6 +16,9 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
+
+/// Most requests outstanding on one connection of an open loop.
+pub const OPEN_LOOP_MAX_OUTSTANDING: usize = 10_000;
 
 /// What a load does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -84,8 +87,9 @@ pub struct LoadSpec {
     pub addr: SocketAddr,
     /// Connections.
     pub connections: usize,
-    /// Requests outstanding per connection (closed loop); the most outstanding per connection
-    /// before an open-loop request is dropped as a client-side backlog error.
+    /// Requests outstanding per connection (closed loop). An open loop allows up to
+    /// [`OPEN_LOOP_MAX_OUTSTANDING`] per connection; past that a request is dropped and counted
+    /// as a client-side backlog error.
     pub pipeline: usize,
     /// Open loop at this many requests per second (all connections together); closed loop if
     /// `None`.
@@ -228,7 +232,10 @@ struct Worker {
     warmup: Duration,
     duration: Duration,
     gen: Gen,
-    setup_ops: VecDeque<Op>,
+    setup_ops: VecDeque<(Option<usize>, Op)>,
+    /// Connections that carry the measured load; the ones after them only hold preloaded
+    /// native instances.
+    measured: usize,
     recorder: Recorder,
     setup: KindCounts,
     scratch: Vec<u8>,
@@ -242,8 +249,17 @@ impl Worker {
     fn new(spec: &LoadSpec, thread: usize, threads: usize) -> io::Result<Worker> {
         let poll = Poll::new()?;
         let mut conns = Vec::new();
-        let mine = (0..spec.connections.max(1)).filter(|c| c % threads == thread);
-        for (i, _) in mine.enumerate() {
+        let w = &spec.workload;
+        let setup_ops = setup_ops(spec, thread as u64, threads as u64);
+        let holders = setup_ops
+            .iter()
+            .filter_map(|(c, _)| c.map(|c| c + 1))
+            .max()
+            .unwrap_or(0);
+        let measured = (0..spec.connections.max(1))
+            .filter(|c| c % threads == thread)
+            .count();
+        for i in 0..measured + holders {
             let std = std::net::TcpStream::connect_timeout(&spec.addr, Duration::from_secs(3))?;
             std.set_nodelay(true)?;
             std.set_nonblocking(true)?;
@@ -264,9 +280,11 @@ impl Worker {
                 dead: false,
             });
         }
-        let w = &spec.workload;
         let naming = Naming::new(&w.prefix, w.services);
-        let setup_ops = setup_ops(spec, thread as u64, threads as u64);
+        let setup_ops = setup_ops
+            .into_iter()
+            .map(|(c, op)| (c.map(|c| measured + c), op))
+            .collect();
         let now = Instant::now();
         Ok(Worker {
             protocol: spec.protocol,
@@ -290,6 +308,7 @@ impl Worker {
                 mix: w.mix,
             },
             setup_ops,
+            measured,
             recorder: Recorder::new(),
             setup: KindCounts::default(),
             scratch: vec![0; 256 << 10],
@@ -322,7 +341,7 @@ impl Worker {
                         self.measure_end = self.measure_start + self.duration;
                         phase = Phase::Running;
                         if self.rate.is_none() {
-                            for c in 0..self.conns.len() {
+                            for c in 0..self.measured {
                                 self.fill_closed(c, run_start);
                             }
                         }
@@ -377,7 +396,9 @@ impl Worker {
                 }
             }
         }
-        let measured = self.measure_end.saturating_duration_since(self.measure_start);
+        let measured = self
+            .measure_end
+            .saturating_duration_since(self.measure_start);
         Ok(RunResult {
             recorder: self.recorder,
             setup: self.setup,
@@ -386,25 +407,32 @@ impl Worker {
         })
     }
 
-    /// Sends setup operations round robin over the connections, up to the pipeline depth.
+    /// Sends setup operations (round robin over the measured connections, or on the
+    /// connection they name), up to the pipeline depth of each connection.
     fn fill_setup(&mut self) {
         let now = Instant::now();
-        loop {
-            let mut sent = false;
-            for c in 0..self.conns.len() {
-                if self.conns[c].inflight.len() >= self.pipeline || self.conns[c].dead {
-                    continue;
+        let mut rest = VecDeque::new();
+        let mut c = 0;
+        while let Some((target, op)) = self.setup_ops.pop_front() {
+            let conn = match target {
+                Some(t) => t,
+                None => {
+                    c = (c + 1) % self.measured;
+                    c
                 }
-                let Some(op) = self.setup_ops.pop_front() else {
+            };
+            if self.conns[conn].inflight.len() >= self.pipeline || self.conns[conn].dead {
+                rest.push_back((target, op));
+                if target.is_none() && rest.len() >= self.measured * 2 {
+                    // every measured connection is full: the rest waits for replies
                     break;
-                };
-                self.enqueue(c, op, now, true);
-                sent = true;
+                }
+                continue;
             }
-            if !sent || self.setup_ops.is_empty() {
-                break;
-            }
+            self.enqueue(conn, op, now, true);
         }
+        rest.append(&mut self.setup_ops);
+        self.setup_ops = rest;
         for c in 0..self.conns.len() {
             self.flush(c);
         }
@@ -420,11 +448,11 @@ impl Worker {
 
     /// One open-loop request on the next connection with room.
     fn send_open(&mut self, now: Instant) {
-        let n = self.conns.len();
+        let n = self.measured;
         for _ in 0..n {
             let c = self.rr % n;
             self.rr += 1;
-            if !self.conns[c].dead && self.conns[c].inflight.len() < self.pipeline {
+            if !self.conns[c].dead && self.conns[c].inflight.len() < OPEN_LOOP_MAX_OUTSTANDING {
                 let op = self.gen.next();
                 self.enqueue(c, op, now, false);
                 self.flush(c);
@@ -508,7 +536,11 @@ impl Worker {
                         self.fail_all(c, &e);
                         return;
                     }
-                    if phase == Phase::Running && now < self.measure_end && self.rate.is_none() {
+                    if phase == Phase::Running
+                        && now < self.measure_end
+                        && self.rate.is_none()
+                        && c < self.measured
+                    {
                         self.fill_closed(c, now);
                     } else if phase == Phase::Setup {
                         self.fill_setup();
@@ -542,8 +574,8 @@ impl Worker {
                         .pop_front()
                         .ok_or("a response to no request")?;
                     let body = &conn.inbuf[pos + resp.body.0..pos + resp.body.1];
-                    let ok = resp.status == 200
-                        && (p.kind != OpKind::Beat || contains(body, b"10200"));
+                    let ok =
+                        resp.status == 200 && (p.kind != OpKind::Beat || contains(body, b"10200"));
                     pos += resp.len;
                     let why = if resp.status != 200 {
                         status_reason(resp.status)
@@ -608,8 +640,13 @@ fn status_reason(status: u16) -> &'static str {
     }
 }
 
-/// The setup operations of thread `t` of `threads`.
-fn setup_ops(spec: &LoadSpec, t: u64, threads: u64) -> VecDeque<Op> {
+/// Most instances one native holder connection publishes (the server's default
+/// `max_instances_per_client` is 512).
+const HOLDER_INSTANCES: u64 = 500;
+
+/// The setup operations of thread `t` of `threads`, each with the holder connection it must
+/// go on (numbered from 0), if any.
+fn setup_ops(spec: &LoadSpec, t: u64, threads: u64) -> VecDeque<(Option<usize>, Op)> {
     let w = &spec.workload;
     let mut ops = VecDeque::new();
     let needs_lists = matches!(w.kind, WorkloadKind::List | WorkloadKind::Mixed);
@@ -617,24 +654,31 @@ fn setup_ops(spec: &LoadSpec, t: u64, threads: u64) -> VecDeque<Op> {
     match spec.protocol {
         Protocol::Http => {
             if needs_lists || needs_beats {
-                ops.extend((t..w.preload).step_by(threads as usize).map(Op::Register));
+                ops.extend(
+                    (t..w.preload)
+                        .step_by(threads as usize)
+                        .map(|n| (None, Op::Register(n))),
+                );
             }
         }
         Protocol::Native => {
-            // Instances of a native client live as long as its connection: preload lists on
-            // the load's own connections, one batch per service.
+            // Instances of a native client live as long as its connection, and one client
+            // publishes a bounded number: preload lists on extra holder connections that stay
+            // open for the run, one batch per service.
             if needs_lists {
-                let per_service = w.preload.div_ceil(w.services);
-                ops.extend(
-                    (t..w.services)
-                        .step_by(threads as usize)
-                        .map(|s| Op::BatchRegister {
+                let per_service = w.preload.div_ceil(w.services).max(1);
+                let services_per_holder = (HOLDER_INSTANCES / per_service).max(1);
+                for (i, s) in (t..w.services).step_by(threads as usize).enumerate() {
+                    ops.push_back((
+                        Some((i as u64 / services_per_holder) as usize),
+                        Op::BatchRegister {
                             service: s,
                             first: s,
                             step: w.services,
                             count: per_service as u32,
-                        }),
-                );
+                        },
+                    ));
+                }
             }
         }
     }

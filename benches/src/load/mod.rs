@@ -36,7 +36,12 @@ pub fn build_report(spec: &LoadSpec, result: &RunResult, label: &str) -> LoadRep
             proto::Protocol::Native => "native".into(),
         },
         workload: spec.workload.kind.name().into(),
-        mode: if spec.rate.is_some() { "open" } else { "closed" }.into(),
+        mode: if spec.rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        }
+        .into(),
         connections: spec.connections,
         pipeline: spec.pipeline,
         rate: spec.rate,

@@ -118,15 +118,20 @@ enum Cmd {
 
 /// Runs the measurement.
 pub fn run(spec: &PropagationSpec) -> io::Result<PropagationReport> {
-    assert!(spec.members.len() >= 2, "propagation needs two members or more");
+    assert!(
+        spec.members.len() >= 2,
+        "propagation needs two members or more"
+    );
     let a = spec.members[0];
     // Member ids are the HTTP addresses; the responsible member is sorted(ids)[hash % n].
     let mut ids: Vec<String> = spec.members.iter().map(|m| m.to_string()).collect();
     ids.sort();
-    let a_index = ids.iter().position(|i| *i == a.to_string()).expect("a is a member");
-    let owned_by_a = |ip: &str, port: u16| {
-        distro_hash(&format!("{ip}:{port}")) as usize % ids.len() == a_index
-    };
+    let a_index = ids
+        .iter()
+        .position(|i| *i == a.to_string())
+        .expect("a is a member");
+    let owned_by_a =
+        |ip: &str, port: u16| distro_hash(&format!("{ip}:{port}")) as usize % ids.len() == a_index;
 
     // Observers: one thread per (member, method), each answering on `results`.
     let (results_tx, results_rx) = mpsc::channel::<(usize, Option<Duration>)>();
@@ -139,7 +144,9 @@ pub fn run(spec: &PropagationSpec) -> io::Result<PropagationReport> {
             let (tx, rx) = mpsc::channel();
             let id = observers.len();
             let results = results_tx.clone();
-            handles.push(std::thread::spawn(move || push_observer(client, rx, id, results)));
+            handles.push(std::thread::spawn(move || {
+                push_observer(client, rx, id, results)
+            }));
             observers.push((member.to_string(), "push".into(), tx));
         }
         if spec.poll {
@@ -147,7 +154,9 @@ pub fn run(spec: &PropagationSpec) -> io::Result<PropagationReport> {
             let (tx, rx) = mpsc::channel();
             let id = observers.len();
             let results = results_tx.clone();
-            handles.push(std::thread::spawn(move || poll_observer(conn, rx, id, results)));
+            handles.push(std::thread::spawn(move || {
+                poll_observer(conn, rx, id, results)
+            }));
             observers.push((member.to_string(), "poll".into(), tx));
         }
     }

@@ -174,7 +174,10 @@ pub fn parse_http_response(buf: &[u8]) -> Result<Option<HttpResponse>, String> {
             let v = std::str::from_utf8(h.value).map_err(|e| e.to_string())?;
             content_length = Some(v.trim().parse::<usize>().map_err(|e| e.to_string())?);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = h.value.windows(7).any(|w| w.eq_ignore_ascii_case(b"chunked"));
+            chunked = h
+                .value
+                .windows(7)
+                .any(|w| w.eq_ignore_ascii_case(b"chunked"));
         }
     }
     if chunked {

@@ -248,7 +248,15 @@ impl LoadReport {
             let _ = writeln!(
                 s,
                 "{:<9} {:>12.0} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>10.1} {:>10}",
-                k.kind, k.throughput, k.errors, l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, l.count
+                k.kind,
+                k.throughput,
+                k.errors,
+                l.p50_us,
+                l.p90_us,
+                l.p99_us,
+                l.p999_us,
+                l.max_us,
+                l.count
             );
         }
         for (why, n) in &self.error_reasons {
@@ -317,7 +325,10 @@ pub fn svg_plot(title: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
     let (lo_e, hi_e) = if values.is_empty() {
         (0.0, 1.0)
     } else {
-        (lo.log10().floor(), hi.log10().ceil().max(lo.log10().floor() + 1.0))
+        (
+            lo.log10().floor(),
+            hi.log10().ceil().max(lo.log10().floor() + 1.0),
+        )
     };
     let ypos = |v: f64| {
         let e = v.max(1e-9).log10().clamp(lo_e, hi_e);

@@ -132,7 +132,10 @@ pub fn start_distrod(
 /// directory, the console off, bound to loopback, and waits until its HTTP API answers.
 pub fn start_rnacos(bin: &Path, http_port: u16) -> std::io::Result<ServerProc> {
     let http: SocketAddr = ([127, 0, 0, 1], http_port).into();
-    let dir = std::env::temp_dir().join(format!("distro-load-rnacos-{}-{http_port}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "distro-load-rnacos-{}-{http_port}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let quiet = std::env::var_os("DISTRO_LOAD_SERVER_LOG").is_none();
@@ -143,12 +146,23 @@ pub fn start_rnacos(bin: &Path, http_port: u16) -> std::io::Result<ServerProc> {
         .env("RNACOS_HTTP_CONSOLE_PORT", "0")
         .env("RNACOS_SDK_HOST", "127.0.0.1")
         .env("RNACOS_CONSOLE_HOST", "127.0.0.1")
-        .env("RNACOS_RAFT_NODE_ADDR", format!("127.0.0.1:{}", http_port + 1000))
+        .env(
+            "RNACOS_RAFT_NODE_ADDR",
+            format!("127.0.0.1:{}", http_port + 1000),
+        )
         .env("RNACOS_DATA_DIR", dir.join("db"))
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
-        .stdout(if quiet { Stdio::null() } else { Stdio::inherit() })
-        .stderr(if quiet { Stdio::null() } else { Stdio::inherit() })
+        .stdout(if quiet {
+            Stdio::null()
+        } else {
+            Stdio::inherit()
+        })
+        .stderr(if quiet {
+            Stdio::null()
+        } else {
+            Stdio::inherit()
+        })
         .spawn()?;
     let mut proc = ServerProc {
         name: "r-nacos".into(),
@@ -166,9 +180,17 @@ fn wait_http(proc: &mut ServerProc, timeout: Duration) -> std::io::Result<()> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if let Ok(Some(status)) = proc.child.try_wait() {
-            return Err(std::io::Error::other(format!("{} exited: {status}", proc.name)));
+            return Err(std::io::Error::other(format!(
+                "{} exited: {status}",
+                proc.name
+            )));
         }
-        if http_get(proc.http, "/nacos/v1/ns/instance/list?serviceName=ready-probe").is_ok() {
+        if http_get(
+            proc.http,
+            "/nacos/v1/ns/instance/list?serviceName=ready-probe",
+        )
+        .is_ok()
+        {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
