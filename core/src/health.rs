@@ -76,6 +76,17 @@ impl Node {
         }));
     }
 
+    pub(crate) fn on_probe_answered(&mut self, conn: ConnId) -> Result<(), Error> {
+        let Some(nc) = self.conns.get_mut(&conn) else {
+            return Err(Error::ApiMisuse(
+                "probe answer on a connection that was not opened as native",
+            ));
+        };
+        nc.last_active = self.now;
+        nc.probe_sent = None;
+        Ok(())
+    }
+
     pub(crate) fn on_client_frame(&mut self, conn: ConnId, frame: &[u8]) -> Result<(), Error> {
         let Some(nc) = self.conns.get_mut(&conn) else {
             return Err(Error::ApiMisuse(

@@ -73,6 +73,14 @@ pub enum Input<'a> {
         /// The request.
         request: Request,
     },
+    /// A native client answered a probe (for hosts that decode the client protocol themselves;
+    /// a `ClientMsg::ProbeAck` frame does the same).
+    ProbeAnswered {
+        /// Now.
+        now: Timestamp,
+        /// The connection.
+        conn: ConnId,
+    },
     /// A UDP datagram (a push acknowledgement) arrived on the push socket.
     Datagram {
         /// Now.
@@ -103,6 +111,7 @@ impl Input<'_> {
             | Input::ConnectionClosed { now, .. }
             | Input::ClientFrame { now, .. }
             | Input::Request { now, .. }
+            | Input::ProbeAnswered { now, .. }
             | Input::Datagram { now, .. }
             | Input::SetMembers { now, .. } => *now,
         }

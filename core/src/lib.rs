@@ -45,8 +45,12 @@
 //!
 //! * **No clock.** [`Timestamp`] is a `u64` of nanoseconds on the host's monotonic clock. A
 //!   timestamp earlier than one already seen is clamped to it: time never runs backwards, and
-//!   that is never a panic.
-//! * **Drain after every input.** Outputs queue up until polled. `Output::Timeout` ends a
+//!   that is never a panic. Revisions are derived from timestamps, so a host that restarts
+//!   its process must keep them growing across the restart: anchor the clock at the wall
+//!   time when the process starts (as `distrod` does), not at zero.
+//! * **Drain after every input.** Outputs queue up until polled. A host may feed several
+//!   inputs that arrived together before draining; changes are then synced to each peer in
+//!   one batch per drain. `Output::Timeout` ends a
 //!   drain; the next call of `poll_output` after it starts a new one. Extra or early
 //!   `Input::Timeout`s are no-ops.
 //! * **Seeded determinism.** All randomness and every hash seed come from [`Config::seed`].

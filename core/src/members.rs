@@ -129,6 +129,35 @@ impl Members {
         &self.ring[(h as usize) % self.ring.len()]
     }
 
+    /// `member`'s place on the ring, if it is on it.
+    pub fn ring_index(&self, member: &MemberId) -> Option<usize> {
+        self.ring.binary_search(member).ok()
+    }
+
+    /// Whether the member at ring place `idx` is responsible for a client with these hashes.
+    pub fn is_responsible_at(
+        &self,
+        idx: Option<usize>,
+        member: &MemberId,
+        id: &crate::model::ClientId,
+        ring_hash: u32,
+    ) -> bool {
+        match id {
+            crate::model::ClientId::IpPort { .. } => {
+                idx == Some(ring_hash as usize % self.ring.len())
+            }
+            crate::model::ClientId::Conn { owner, .. } => owner == member,
+        }
+    }
+
+    /// Whether `member` is responsible for client `id` in this member's view of the ring.
+    pub fn is_responsible(&self, member: &MemberId, id: &crate::model::ClientId) -> bool {
+        match id {
+            crate::model::ClientId::IpPort { ip, port } => self.responsible(ip, *port) == member,
+            crate::model::ClientId::Conn { owner, .. } => owner == member,
+        }
+    }
+
     pub fn is_self_responsible(&self, ip: &str, port: u16) -> bool {
         self.ring.len() == 1 || *self.responsible(ip, port) == self.self_id
     }

@@ -285,6 +285,12 @@ pub struct ServiceMeta {
 /// The Java `String.hashCode` of a string (UTF-16 code units, wrapping `i32`).
 pub fn java_string_hash(s: &str) -> i32 {
     let mut h: i32 = 0;
+    if s.is_ascii() {
+        for &b in s.as_bytes() {
+            h = h.wrapping_mul(31).wrapping_add(b as i32);
+        }
+        return h;
+    }
     for unit in s.encode_utf16() {
         h = h.wrapping_mul(31).wrapping_add(unit as i32);
     }

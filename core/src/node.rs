@@ -42,6 +42,8 @@ pub struct Node {
     pub(crate) verify_round: u64,
     /// Whether the last poll returned `Timeout` (the next poll starts a new drain).
     drained: bool,
+    /// Sync is to be flushed at the next poll.
+    flush_due: bool,
 }
 
 impl Node {
@@ -69,6 +71,7 @@ impl Node {
             ping_seq: 0,
             verify_round: 0,
             drained: false,
+            flush_due: false,
             now,
             epoch,
             cfg,
@@ -127,6 +130,7 @@ impl Node {
                 self.on_request(conn, id, request);
                 Ok(())
             }
+            Input::ProbeAnswered { conn, .. } => self.on_probe_answered(conn),
             Input::Datagram { from, data, .. } => self.on_datagram(from, data),
             Input::SetMembers { members, .. } => {
                 self.members.set_list(&members);
@@ -145,7 +149,9 @@ impl Node {
     fn after_input(&mut self, now: Timestamp) {
         self.collect_push_changes(now);
         if self.cfg.timings.sync_delay.is_zero() {
-            self.flush_sync();
+            // Flushed when the host drains: one batch per peer per drain, however many inputs
+            // the host fed before draining.
+            self.flush_due = true;
         } else if self.outboxes.has_pending() {
             self.timers
                 .set_earliest(Timer::SyncFlush, now.plus(self.cfg.timings.sync_delay));
@@ -154,6 +160,10 @@ impl Node {
 
     /// The next thing to do. Call until it returns [`Output::Timeout`].
     pub fn poll_output(&mut self) -> Output {
+        if self.flush_due {
+            self.flush_due = false;
+            self.flush_sync();
+        }
         if let Some(o) = self.out.pop_front() {
             self.drained = false;
             return o;
@@ -312,7 +322,7 @@ impl Node {
 
     /// Whether the last [`Node::poll_output`] returned `Timeout` and nothing was queued since.
     pub fn is_drained(&self) -> bool {
-        self.drained && self.out.is_empty()
+        self.drained && self.out.is_empty() && !self.flush_due
     }
 }
 

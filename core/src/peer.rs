@@ -137,6 +137,14 @@ impl Node {
                 last,
                 records,
             } => self.on_snapshot_chunk(&from, session, seq, last, records),
+            PeerMsg::VerifyDigest { round, digests } => {
+                self.on_verify_digest(&from, round, digests)
+            }
+            PeerMsg::VerifyDigestReply {
+                round,
+                bucket_count,
+                mismatched,
+            } => self.on_verify_digest_reply(&from, round, bucket_count, mismatched),
             PeerMsg::Forward { id, request } => self.on_forward(&from, id, request),
             PeerMsg::ForwardReply { id, reply } => self.on_forward_reply(&from, id, reply),
         }

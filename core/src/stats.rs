@@ -48,6 +48,8 @@ stats! {
     verify_renewed,
     /// Clients a peer reported missing or different.
     verify_mismatches,
+    /// Verify digest buckets that differed between this member and a peer.
+    verify_buckets_mismatched,
     /// Snapshot chunks served to peers.
     snapshot_chunks_served,
     /// Snapshot chunks loaded from peers.

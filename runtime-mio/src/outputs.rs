@@ -64,8 +64,12 @@ impl Server {
         }
     }
 
-    fn reply(&mut self, conn: ConnId, id: RequestId, reply: Reply) {
+    fn reply(&mut self, conn: ConnId, id: RequestId, mut reply: Reply) {
         let Some(token) = token_of(conn) else { return };
+        if let Reply::Prometheus(text) = &mut reply {
+            // The node's counters, then what this runtime rejected before the node saw it.
+            self.stats.append_prometheus(text);
+        }
         match self.conns.get(&token).map(|c| &c.kind) {
             Some(ConnKind::Http(_)) => self.http_reply(token, id, &reply),
             Some(ConnKind::Native(_)) => {

@@ -151,6 +151,7 @@ impl Server {
             }
         }
         self.flush(token);
+        self.bound_backlog(token);
     }
 
     /// Writes an error response; without keep-alive the connection closes after it.
@@ -190,5 +191,6 @@ impl Server {
         http::render_reply(reply, keep_alive, epoch_ms, conn.out.tail());
         self.work.push_back(Work::Resume(token));
         self.flush(token);
+        self.bound_backlog(token);
     }
 }

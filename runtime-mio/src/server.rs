@@ -49,6 +49,27 @@ pub struct RuntimeStats {
     pub peer_links_overflowed: u64,
 }
 
+impl RuntimeStats {
+    /// Appends these counters in Prometheus text format, each prefixed `distro_runtime_`.
+    pub fn append_prometheus(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let counters = [
+            ("connections_rejected", self.connections_rejected),
+            ("http_rejected", self.http_rejected),
+            ("http_timeouts", self.http_timeouts),
+            ("frames_rejected", self.frames_rejected),
+            ("slow_readers_closed", self.slow_readers_closed),
+            ("peer_links_overflowed", self.peer_links_overflowed),
+        ];
+        for (name, value) in counters {
+            let _ = writeln!(
+                out,
+                "# TYPE distro_runtime_{name}_total counter\ndistro_runtime_{name}_total {value}"
+            );
+        }
+    }
+}
+
 /// Why the server could not start or stopped with an error.
 #[derive(Debug)]
 pub enum RunError {
@@ -124,6 +145,8 @@ pub struct Server {
     pub(crate) push_cache: Option<(Arc<ServiceView>, bytes::Bytes)>,
     last_reject_log: Option<Timestamp>,
     stop: bool,
+    /// The node was fed since its last drain.
+    undrained: bool,
 }
 
 /// The addresses a server actually bound.
@@ -204,6 +227,7 @@ impl Server {
             push_cache: None,
             last_reject_log: None,
             stop: false,
+            undrained: false,
         })
     }
 
@@ -255,12 +279,11 @@ impl Server {
             }
             for event in events.iter() {
                 self.dispatch(event);
-                self.settle();
             }
             for token in std::mem::take(&mut self.pending_reads) {
                 self.read(token);
-                self.settle();
             }
+            self.settle();
             let now = self.clock.now();
             if now >= self.core_deadline {
                 self.feed(Input::Timeout(now));
@@ -304,10 +327,11 @@ impl Server {
         }
     }
 
-    /// Gives the node one input and drains its outputs.
+    /// Gives the node one input. Its outputs are drained by the next [`Server::settle`], so
+    /// inputs that arrive together (one poll's events) are drained, and synced, as one batch.
     pub(crate) fn feed(&mut self, input: Input<'_>) -> bool {
         let result = self.node.handle_input(input);
-        self.drain();
+        self.undrained = true;
         match result {
             Ok(()) => true,
             Err(e) => {
@@ -317,13 +341,19 @@ impl Server {
         }
     }
 
-    /// Does the work queued while draining, draining again after each item.
+    /// Drains the node and does the work queued while draining, until neither is left.
     pub(crate) fn settle(&mut self) {
-        while let Some(work) = self.work.pop_front() {
-            match work {
-                Work::Close(token, why) => self.close(token, why),
-                Work::Resume(token) => self.http_resume(token),
-                Work::LinkDown(i, why) => self.link_down(i, why),
+        loop {
+            if self.undrained {
+                self.undrained = false;
+                self.drain();
+            }
+            match self.work.pop_front() {
+                Some(Work::Close(token, why)) => self.close(token, why),
+                Some(Work::Resume(token)) => self.http_resume(token),
+                Some(Work::LinkDown(i, why)) => self.link_down(i, why),
+                None if self.undrained => {}
+                None => return,
             }
         }
     }
@@ -456,11 +486,22 @@ impl Server {
         };
         conn.out.push(data);
         self.flush(token);
+        self.bound_backlog(token);
+    }
+
+    /// Closes a client connection whose unwritten bytes passed the bound after a write
+    /// attempt: a slow reader (native or HTTP) must not make the member hold unbounded memory.
+    pub(crate) fn bound_backlog(&mut self, token: Token) {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
         if conn.out.len() > self.config.client_write_buffer {
             conn.out.clear();
+            if let ConnKind::Http(h) = &mut conn.kind {
+                // no further pipelined request is answered
+                h.close_after_flush = true;
+                h.inbuf.clear();
+            }
             self.stats.slow_readers_closed += 1;
             tracing::warn!(conn = token.0, peer = %conn.peer_addr, "slow reader: write buffer over its bound");
             self.work.push_back(Work::Close(token, "slow reader"));

@@ -35,6 +35,9 @@ enum Load {
 struct Serving {
     session: u64,
     keys: Vec<SyncKey>,
+    /// `starts[k]` is where chunk `k` begins in `keys`; the last entry is where the next
+    /// chunk begins. Chunks are bounded by count and bytes, so their sizes vary.
+    starts: Vec<usize>,
     last_used: Timestamp,
 }
 
@@ -254,16 +257,18 @@ impl Node {
                 Serving {
                     session,
                     keys,
+                    starts: vec![0],
                     last_used: now,
                 },
             );
         }
         let chunk = self.cfg.limits.snapshot_chunk_clients.max(1);
+        let budget = self.cfg.limits.max_frame_len / 2;
         let Some(serving) = self
             .snapshot
             .serving
             .get_mut(from)
-            .filter(|s| s.session == session)
+            .filter(|s| s.session == session && (seq as usize) < s.starts.len())
         else {
             self.reject(
                 Source::Peer(Some(from.clone())),
@@ -272,14 +277,34 @@ impl Node {
             return;
         };
         serving.last_used = now;
-        let start = (seq as usize).saturating_mul(chunk).min(serving.keys.len());
-        let end = (start + chunk).min(serving.keys.len());
-        let keys: Vec<SyncKey> = serving.keys[start..end].to_vec();
-        let last = end >= serving.keys.len();
-        if last {
-            self.snapshot.serving.remove(from);
+        let seq_idx = seq as usize;
+        let start = serving.starts[seq_idx];
+        let known_end = serving.starts.get(seq_idx + 1).copied();
+        let keys: Vec<SyncKey> = match known_end {
+            // a chunk asked again (its answer was lost): the same range
+            Some(end) => serving.keys[start..end].to_vec(),
+            None => serving.keys[start..(start + chunk).min(serving.keys.len())].to_vec(),
+        };
+        let mut records = Vec::with_capacity(keys.len());
+        let mut bytes = 0;
+        let mut taken = 0;
+        for k in &keys {
+            if let Some(rec) = self.record_for(k) {
+                let size = postcard::experimental::serialized_size(&rec).unwrap_or(0);
+                if known_end.is_none() && !records.is_empty() && bytes + size > budget {
+                    break;
+                }
+                bytes += size;
+                records.push(rec);
+            }
+            taken += 1;
         }
-        let records: Vec<Record> = keys.iter().filter_map(|k| self.record_for(k)).collect();
+        let serving = self.snapshot.serving.get_mut(from).expect("checked above");
+        let end = start + taken;
+        if known_end.is_none() {
+            serving.starts.push(end);
+        }
+        let last = end >= serving.keys.len();
         self.stats.snapshot_chunks_served += 1;
         let frame = encode_frame(&PeerMsg::SnapshotChunk {
             session,

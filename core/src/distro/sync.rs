@@ -210,8 +210,11 @@ impl Node {
                 ob.back_off(now, min, max);
                 self.stats.sync_retries += 1;
             }
-            if !ob.pending.is_empty() && ob.retry_at <= now {
-                resume = true;
+            if ob.retry_at > Timestamp::ZERO && ob.retry_at <= now {
+                // Backoff over. Clearing it keeps an overdue deadline from being reported again
+                // (a peer that is linked but unreachable would otherwise spin the host).
+                ob.retry_at = Timestamp::ZERO;
+                resume |= !ob.pending.is_empty();
             }
         }
         if resume {

@@ -36,6 +36,39 @@ pub(crate) struct Client {
     pub renewed: Timestamp,
     /// Whether this member is responsible for the client (kept current by the node).
     pub owned: bool,
+    /// Hashes of the id, computed once: see [`ClientHashes`].
+    pub hashes: ClientHashes,
+}
+
+/// Hashes of a client id that hot loops need for every client of every round.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClientHashes {
+    /// `distro_hash("ip:port")` of an ip-port client (its place on the ring); 0 otherwise.
+    pub ring: u32,
+    /// The id's hash for verify digests (same on every member).
+    pub digest: u64,
+}
+
+impl ClientHashes {
+    pub fn of(id: &ClientId) -> Self {
+        let ring = match id {
+            ClientId::IpPort { ip, port } => crate::members::distro_hash_ip_port(ip, *port),
+            ClientId::Conn { .. } => 0,
+        };
+        ClientHashes {
+            ring,
+            digest: digest_hash(id),
+        }
+    }
+}
+
+/// Seed of the verify digest hashes; every member must use the same.
+const DIGEST_SEED: u64 = 0x6469_7374_726f_7631;
+
+/// The hash of a client id that places it in a verify digest bucket.
+pub(crate) fn digest_hash(id: &ClientId) -> u64 {
+    use core::hash::BuildHasher;
+    Hasher::with_seed(DIGEST_SEED).hash_one(id)
 }
 
 impl Client {
@@ -275,6 +308,7 @@ impl Registry {
             self.clients.insert(
                 id.clone(),
                 Client {
+                    hashes: ClientHashes::of(id),
                     record,
                     beats: SmallVec::new(),
                     renewed: now,
@@ -399,7 +433,12 @@ impl Registry {
         }
     }
 
-    fn apply_client(&mut self, rec: ClientRecord, now: Timestamp) -> Applied {
+    fn apply_client(&mut self, mut rec: ClientRecord, now: Timestamp) -> Applied {
+        // Peers are members, but hold their data to the same shape as our own: sorted, one
+        // publication per service, none without instances.
+        rec.publications.sort_by(|a, b| a.service.cmp(&b.service));
+        rec.publications.dedup_by(|a, b| a.service == b.service);
+        rec.publications.retain(|p| !p.instances.is_empty());
         if let Some(t) = self.tombstones.get(&rec.id) {
             if t.revision >= rec.revision {
                 return Applied::Stale;
@@ -445,9 +484,6 @@ impl Registry {
             }
         }
         self.tombstones.remove(&rec.id);
-        let mut rec = rec;
-        rec.publications.sort_by(|a, b| a.service.cmp(&b.service));
-        rec.publications.dedup_by(|a, b| a.service == b.service);
         let prev = self.clients.remove(&rec.id);
         if let Some(prev) = &prev {
             for p in &prev.record.publications {
@@ -474,6 +510,7 @@ impl Registry {
         self.clients.insert(
             rec.id.clone(),
             Client {
+                hashes: ClientHashes::of(&rec.id),
                 record: rec,
                 beats,
                 renewed: now,
@@ -527,6 +564,13 @@ impl Registry {
         let before = self.tombstones.len();
         self.tombstones
             .retain(|_, t| now.since(t.at) < tombstone_ttl);
+        if self.tombstones.len() > self.max_clients {
+            // Churn faster than the TTL drains: keep the newest `max_clients` tombstones.
+            let mut ages: Vec<Timestamp> = self.tombstones.values().map(|t| t.at).collect();
+            ages.sort_unstable();
+            let cutoff = ages[ages.len() - self.max_clients];
+            self.tombstones.retain(|_, t| t.at >= cutoff);
+        }
         let tombs = (before - self.tombstones.len()) as u64;
         let before = self.services.len();
         self.services.retain(|k, e| {

@@ -230,3 +230,49 @@ fn garbage_collection_drops_old_tombstones_and_empty_services() {
     );
     assert_eq!(r.service_count(), 0);
 }
+
+#[test]
+fn empty_publications_from_peers_are_dropped() {
+    let mut r = reg();
+    let mut rec = record("1.1.1.1", 1, "a", rev(5));
+    rec.publications.push(Publication {
+        service: svc("b"),
+        instances: Instances::new(),
+    });
+    assert_eq!(r.apply(Record::Client(rec), T), Applied::Newer);
+    assert_eq!(
+        r.client(&ClientId::ip_port("1.1.1.1", 1))
+            .unwrap()
+            .publications
+            .len(),
+        1
+    );
+    assert!(r
+        .services
+        .get(&svc("b"))
+        .is_none_or(|e| e.publishers.is_empty()));
+}
+
+#[test]
+fn tombstones_are_capped_under_churn() {
+    let limits = Limits {
+        max_clients: 10,
+        ..Limits::default()
+    };
+    let mut r = Registry::new(1, &limits);
+    for p in 0..25u16 {
+        r.delete_client(
+            &ClientId::ip_port("1.1.1.1", p),
+            rev(p as u64),
+            Timestamp::from_millis(p as u64),
+        );
+    }
+    let d = core::time::Duration::from_secs(300);
+    r.collect_garbage(Timestamp::from_millis(30), d, d, |_| false);
+    assert_eq!(r.tombstones().count(), 10);
+    assert!(
+        r.tombstone(&ClientId::ip_port("1.1.1.1", 24)).is_some(),
+        "the newest are kept"
+    );
+    assert!(r.tombstone(&ClientId::ip_port("1.1.1.1", 0)).is_none());
+}

@@ -123,18 +123,14 @@ fn changes_sync_to_every_member_in_one_batch_per_peer() {
     let instances = (0..50)
         .map(|p| Instance::new("10.7.7.7", 7000 + p))
         .collect();
-    net.client_msg(
+    net.native_request(
         0,
         ConnId(9),
-        &wire::ClientMsg::Request {
-            id: RequestId(1),
-            request: Request::BatchRegister {
-                service: svc("batch"),
-                instances,
-            },
+        Request::BatchRegister {
+            service: svc("batch"),
+            instances,
         },
-    )
-    .unwrap();
+    );
     assert_eq!(
         net.nodes[0].stats().sync_frames_sent - before,
         2,
@@ -168,24 +164,8 @@ fn a_dead_peer_does_not_delay_sync_to_the_others_and_gets_retried() {
 #[test]
 fn verify_renews_replicas_past_the_expiry_time() {
     let mut net = Net::new(2);
-    let now = net.now;
-    net.input(
-        0,
-        Input::ConnectionOpened {
-            now,
-            conn: ConnId(9),
-        },
-    )
-    .unwrap();
-    net.client_msg(
-        0,
-        ConnId(9),
-        &wire::ClientMsg::Request {
-            id: RequestId(1),
-            request: register("svc", "10.1.1.1", 1),
-        },
-    )
-    .unwrap();
+    net.open_native(0, ConnId(9));
+    net.native_request(0, ConnId(9), register("svc", "10.1.1.1", 1));
     // keep the connection alive with probe answers
     for _ in 0..25 {
         net.run_for(Duration::from_secs(10));
@@ -200,29 +180,17 @@ fn verify_renews_replicas_past_the_expiry_time() {
 #[test]
 fn a_replica_not_renewed_expires_after_three_minutes() {
     let mut net = Net::new(2);
-    let now = net.now;
-    net.input(
-        0,
-        Input::ConnectionOpened {
-            now,
-            conn: ConnId(9),
-        },
-    )
-    .unwrap();
-    net.client_msg(
-        0,
-        ConnId(9),
-        &wire::ClientMsg::Request {
-            id: RequestId(1),
-            request: register("svc", "10.1.1.1", 1),
-        },
-    )
-    .unwrap();
+    net.open_native(0, ConnId(9));
+    net.native_request(0, ConnId(9), register("svc", "10.1.1.1", 1));
     net.run_for(Duration::from_millis(10));
     assert_eq!(net.hosts(1, "svc").len(), 1);
     // member 0 stays UP (pings pass) but its verify and sync never reach member 1
     net.filter = Some(Box::new(|from, _, m| {
-        !(from == 0 && matches!(m, PeerMsg::Verify { .. } | PeerMsg::Sync { .. }))
+        !(from == 0
+            && matches!(
+                m,
+                PeerMsg::Verify { .. } | PeerMsg::VerifyDigest { .. } | PeerMsg::Sync { .. }
+            ))
     }));
     for _ in 0..17 {
         net.run_for(Duration::from_secs(10));
@@ -472,4 +440,204 @@ fn service_settings_replicate_to_every_member() {
         0.8,
         "and come with the snapshot"
     );
+}
+
+#[test]
+fn an_in_sync_verify_round_sends_only_bucket_digests() {
+    let mut net = Net::new(2);
+    net.open_native(0, ConnId(9));
+    let instances = (0..300)
+        .map(|p| Instance::new("10.8.8.8", 100 + p))
+        .collect();
+    let batch = Request::BatchRegister {
+        service: svc("s"),
+        instances,
+    };
+    net.native_request(0, ConnId(9), batch);
+    for p in 0..200u16 {
+        let port = (1000..60000)
+            .filter(|&q| net.owner_of("10.8.8.9", q) == 0)
+            .nth(p as usize)
+            .unwrap();
+        net.request(0, register("t", "10.8.8.9", port));
+    }
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = seen.clone();
+    net.filter = Some(Box::new(move |from, _, m| {
+        if from == 0 {
+            log.borrow_mut().push(match m {
+                PeerMsg::VerifyDigest { digests, .. } => format!("digest {}", digests.len()),
+                PeerMsg::Verify { entries, .. } => format!("entries {}", entries.len()),
+                _ => return true,
+            });
+        }
+        true
+    }));
+    for _ in 0..3 {
+        net.run_for(Duration::from_secs(5));
+        net.client_msg(0, ConnId(9), &wire::ClientMsg::ProbeAck)
+            .unwrap();
+    }
+    let seen = seen.borrow().clone();
+    assert!(
+        seen.len() >= 2 && seen.iter().all(|s| s.starts_with("digest")),
+        "{seen:?}"
+    );
+    assert_eq!(net.nodes[0].stats().verify_mismatches, 0);
+    assert!(
+        net.nodes[1].stats().verify_renewed >= 2 * 201,
+        "every replica renewed each round"
+    );
+}
+
+#[test]
+fn a_differing_bucket_is_verified_pair_by_pair() {
+    let mut net = Net::new(2);
+    let ports: Vec<u16> = (1000..60000)
+        .filter(|&q| net.owner_of("10.8.8.9", q) == 0)
+        .take(500)
+        .collect();
+    for &port in &ports {
+        net.request(0, register("t", "10.8.8.9", port));
+    }
+    net.run_for(Duration::from_millis(10));
+    // member 1 silently loses one replica
+    let id = ClientId::ip_port("10.8.8.9", ports[7]);
+    let now = net.now;
+    net.nodes[1].registry.forget_client(&id, now);
+    let sizes = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = sizes.clone();
+    net.filter = Some(Box::new(move |_, _, m| {
+        if let PeerMsg::Verify { entries, .. } = m {
+            log.borrow_mut().push(entries.len());
+        }
+        true
+    }));
+    net.run_for(Duration::from_secs(6));
+    assert!(net.nodes[1].registry().client(&id).is_some(), "repaired");
+    let sizes = sizes.borrow().clone();
+    assert_eq!(sizes.len(), 1, "one bucket listed");
+    assert!(
+        sizes[0] < 100,
+        "only that bucket's pairs travel, not all 500: {sizes:?}"
+    );
+    assert!(net.nodes[1].stats().verify_buckets_mismatched >= 1);
+}
+
+#[test]
+fn snapshot_chunks_are_bounded_in_bytes_too() {
+    let mut net = Net::with(3, |c| {
+        no_beat_expiry(c);
+        c.limits.max_frame_len = 64 << 10; // 32 KiB per chunk
+    });
+    let mut meta = std::collections::BTreeMap::new();
+    meta.insert("blob".to_string(), "x".repeat(3000));
+    for p in 0..40u16 {
+        let mut i = Instance::new("10.2.2.2", 100 + p);
+        i.metadata = meta.clone();
+        net.request(
+            1,
+            Request::Register {
+                service: svc("svc"),
+                instance: i,
+            },
+        );
+    }
+    net.run_for(Duration::from_secs(1));
+    net.crash(2);
+    let before =
+        net.nodes[0].stats().snapshot_chunks_served + net.nodes[1].stats().snapshot_chunks_served;
+    let mut cfg = config(3, 2);
+    no_beat_expiry(&mut cfg);
+    cfg.limits.max_frame_len = 64 << 10;
+    net.restart(2, cfg);
+    net.run_for(Duration::from_secs(2));
+    assert!(net.nodes[2].is_ready());
+    assert_eq!(net.hosts(2, "svc").len(), 40);
+    let served = net.nodes[0].stats().snapshot_chunks_served
+        + net.nodes[1].stats().snapshot_chunks_served
+        - before;
+    assert!(
+        served >= 4,
+        "40 × 3 KB in chunks of at most 32 KiB: {served}"
+    );
+}
+
+#[test]
+fn a_late_snapshot_never_rolls_back_a_registration_made_after_restart() {
+    // alibaba/nacos#15857: a full restart racing registrations must not lose the newer data
+    let mut net = Net::with(3, no_beat_expiry);
+    let port = port_owned_by(&net, 0);
+    let mut old = Instance::new("10.9.9.9", port);
+    old.metadata.insert("v".into(), "1".into());
+    net.request(
+        0,
+        Request::Register {
+            service: svc("svc"),
+            instance: old,
+        },
+    );
+    net.run_for(Duration::from_secs(1));
+    net.crash(0);
+    net.run_for(Duration::from_secs(1));
+    net.filter = Some(Box::new(|_, to, m| {
+        !(to == 0 && matches!(m, PeerMsg::SnapshotChunk { .. }))
+    }));
+    let mut cfg = config(3, 0);
+    no_beat_expiry(&mut cfg);
+    net.restart(0, cfg);
+    let mut new = Instance::new("10.9.9.9", port);
+    new.metadata.insert("v".into(), "2".into());
+    assert_eq!(
+        net.request(
+            0,
+            Request::Register {
+                service: svc("svc"),
+                instance: new
+            }
+        ),
+        Reply::Ok
+    );
+    net.run_for(Duration::from_secs(3));
+    net.filter = None;
+    net.run_for(Duration::from_secs(12));
+    assert!(net.nodes[0].is_ready());
+    for i in 0..3 {
+        let hosts = net.hosts(i, "svc");
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(
+            hosts[0].metadata["v"], "2",
+            "member {i} kept the newer registration"
+        );
+    }
+}
+
+#[test]
+fn inputs_fed_before_one_drain_sync_as_one_batch() {
+    let mut net = Net::new(2);
+    let before = net.nodes[0].stats().sync_frames_sent;
+    let now = net.now;
+    let ports: Vec<u16> = (1000..60000)
+        .filter(|&p| net.owner_of("10.1.2.3", p) == 0)
+        .take(20)
+        .collect();
+    for (n, &port) in ports.iter().enumerate() {
+        let request = register("svc", "10.1.2.3", port);
+        net.nodes[0]
+            .handle_input(Input::Request {
+                now,
+                conn: ConnId(1),
+                id: RequestId(n as u64),
+                request,
+            })
+            .unwrap();
+    }
+    net.drain(0);
+    assert_eq!(
+        net.nodes[0].stats().sync_frames_sent - before,
+        1,
+        "20 changes, one frame"
+    );
+    net.run_for(Duration::from_millis(5));
+    assert_eq!(net.hosts(1, "svc").len(), 20);
 }

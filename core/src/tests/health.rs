@@ -183,24 +183,8 @@ fn checks_run_only_on_the_responsible_member() {
 #[test]
 fn an_idle_connection_is_probed_and_closed_when_the_probe_goes_unanswered() {
     let mut net = Net::new(2);
-    let now = net.now;
-    net.input(
-        0,
-        Input::ConnectionOpened {
-            now,
-            conn: ConnId(9),
-        },
-    )
-    .unwrap();
-    net.client_msg(
-        0,
-        ConnId(9),
-        &ClientMsg::Request {
-            id: RequestId(1),
-            request: register("svc", "10.4.4.4", 1),
-        },
-    )
-    .unwrap();
+    net.open_native(0, ConnId(9));
+    net.native_request(0, ConnId(9), register("svc", "10.4.4.4", 1));
     net.run_for(Duration::from_millis(10));
     assert_eq!(net.hosts(1, "svc").len(), 1);
     net.run_for(Duration::from_secs(19));
@@ -222,28 +206,16 @@ fn an_idle_connection_is_probed_and_closed_when_the_probe_goes_unanswered() {
 #[test]
 fn a_closed_connection_removes_its_instances_everywhere() {
     let mut net = Net::new(3);
-    let now = net.now;
-    net.input(
-        2,
-        Input::ConnectionOpened {
-            now,
-            conn: ConnId(9),
-        },
-    )
-    .unwrap();
+    net.open_native(2, ConnId(9));
     let instances = vec![Instance::new("10.4.4.4", 1), Instance::new("10.4.4.4", 2)];
-    net.client_msg(
+    net.native_request(
         2,
         ConnId(9),
-        &ClientMsg::Request {
-            id: RequestId(1),
-            request: Request::BatchRegister {
-                service: svc("svc"),
-                instances,
-            },
+        Request::BatchRegister {
+            service: svc("svc"),
+            instances,
         },
-    )
-    .unwrap();
+    );
     net.run_for(Duration::from_millis(10));
     assert_eq!(net.hosts(0, "svc").len(), 2);
     let now = net.now;
@@ -264,24 +236,8 @@ fn a_closed_connection_removes_its_instances_everywhere() {
 #[test]
 fn connection_clients_of_a_dead_member_go_away_before_replica_expiry() {
     let mut net = Net::new(3);
-    let now = net.now;
-    net.input(
-        2,
-        Input::ConnectionOpened {
-            now,
-            conn: ConnId(9),
-        },
-    )
-    .unwrap();
-    net.client_msg(
-        2,
-        ConnId(9),
-        &ClientMsg::Request {
-            id: RequestId(1),
-            request: register("svc", "10.4.4.4", 1),
-        },
-    )
-    .unwrap();
+    net.open_native(2, ConnId(9));
+    net.native_request(2, ConnId(9), register("svc", "10.4.4.4", 1));
     net.run_for(Duration::from_millis(10));
     net.crash(2);
     net.run_for(Duration::from_secs(45));
@@ -295,27 +251,15 @@ fn connection_clients_of_a_dead_member_go_away_before_replica_expiry() {
 #[test]
 fn native_subscribers_get_one_merged_push_per_window() {
     let mut net = Net::new(2);
-    let now = net.now;
-    net.input(
-        1,
-        Input::ConnectionOpened {
-            now,
-            conn: ConnId(9),
-        },
-    )
-    .unwrap();
-    net.client_msg(
+    net.open_native(1, ConnId(9));
+    net.native_request(
         1,
         ConnId(9),
-        &ClientMsg::Request {
-            id: RequestId(1),
-            request: Request::Subscribe {
-                service: svc("svc"),
-                clusters: String::new(),
-            },
+        Request::Subscribe {
+            service: svc("svc"),
+            clusters: String::new(),
         },
-    )
-    .unwrap();
+    );
     assert!(
         matches!(net.replies.last(), Some((1, ConnId(9), RequestId(1), Reply::Service(v))) if v.hosts.is_empty())
     );
@@ -328,18 +272,14 @@ fn native_subscribers_get_one_merged_push_per_window() {
     assert_eq!(pushes[0].2, PushTarget::Conn(ConnId(9)));
     assert_eq!(pushes[0].3.hosts.len(), 5);
     // unsubscribe stops pushes
-    net.client_msg(
+    net.native_request(
         1,
         ConnId(9),
-        &ClientMsg::Request {
-            id: RequestId(2),
-            request: Request::Unsubscribe {
-                service: svc("svc"),
-                clusters: String::new(),
-            },
+        Request::Unsubscribe {
+            service: svc("svc"),
+            clusters: String::new(),
         },
-    )
-    .unwrap();
+    );
     net.request(0, register("svc", "10.5.5.5", 200));
     net.run_for(Duration::from_millis(200));
     assert_eq!(net.pushes.iter().filter(|p| p.0 == 1).count(), 1);

@@ -293,6 +293,23 @@ impl Net {
         self.request_on(i, ConnId(1), request)
     }
 
+    /// Opens a native client connection `conn` on node i.
+    pub fn open_native(&mut self, i: usize, conn: ConnId) {
+        let now = self.now;
+        self.input(i, Input::ConnectionOpened { now, conn })
+            .unwrap();
+    }
+
+    /// Sends `request` as a native client frame on `conn` of node i.
+    pub fn native_request(&mut self, i: usize, conn: ConnId, request: Request) {
+        self.next_req += 1;
+        let msg = ClientMsg::Request {
+            id: RequestId(self.next_req),
+            request,
+        };
+        self.client_msg(i, conn, &msg).unwrap();
+    }
+
     /// A native client frame on `conn` of node i.
     pub fn client_msg(&mut self, i: usize, conn: ConnId, msg: &ClientMsg) -> Result<(), Error> {
         let frame = encode_frame(msg);

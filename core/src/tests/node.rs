@@ -182,23 +182,9 @@ fn garbage_peer_frames_are_rejected_counted_and_close_the_link() {
 #[test]
 fn garbage_client_frames_close_only_that_connection() {
     let mut net = Net::new(1);
+    net.open_native(0, ConnId(5));
+    net.open_native(0, ConnId(6));
     let now = net.now;
-    net.input(
-        0,
-        Input::ConnectionOpened {
-            now,
-            conn: ConnId(5),
-        },
-    )
-    .unwrap();
-    net.input(
-        0,
-        Input::ConnectionOpened {
-            now,
-            conn: ConnId(6),
-        },
-    )
-    .unwrap();
     let reg = ClientMsg::Request {
         id: RequestId(1),
         request: register("svc", "10.0.0.1", 1),
@@ -395,4 +381,47 @@ fn empty_services_are_removed_after_their_ttl() {
     assert_eq!(net.nodes[0].registry().service_count(), 1, "kept for 60 s");
     net.run_for(Duration::from_secs(11));
     assert_eq!(net.nodes[0].registry().service_count(), 0);
+}
+
+#[test]
+fn an_overdue_backoff_for_a_linked_but_down_peer_never_spins_the_host() {
+    let mut net = Net::new(2);
+    // member 1 stops answering pings and acks but its link stays up: member 0 sees it DOWN
+    net.filter = Some(Box::new(|from, _, _| from != 1));
+    net.request(0, register("svc", "10.0.0.1", 1));
+    net.run_for(Duration::from_secs(60)); // would trip the harness's livelock guard if it spun
+    assert_eq!(net.nodes[0].members()[1].state, "DOWN");
+    let Output::Timeout(d) = net.nodes[0].poll_output() else {
+        panic!()
+    };
+    assert!(d > net.now, "no deadline in the past");
+}
+
+#[test]
+fn probe_answers_can_come_as_an_input() {
+    let mut net = Net::new(1);
+    net.open_native(0, ConnId(3));
+    net.run_for(Duration::from_secs(23));
+    assert_eq!(net.probes.len(), 1);
+    let now = net.now;
+    net.input(
+        0,
+        Input::ProbeAnswered {
+            now,
+            conn: ConnId(3),
+        },
+    )
+    .unwrap();
+    net.run_for(Duration::from_secs(10));
+    assert!(net.closes.is_empty());
+    assert!(matches!(
+        net.input(
+            0,
+            Input::ProbeAnswered {
+                now,
+                conn: ConnId(4)
+            }
+        ),
+        Err(Error::ApiMisuse(_))
+    ));
 }

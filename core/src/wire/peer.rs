@@ -107,4 +107,24 @@ pub enum PeerMsg {
         /// The answer.
         reply: Reply,
     },
+    /// A verify round in digest form: the clients (and tombstones) the sender is responsible
+    /// for, hashed into `digests.len()` buckets by client id, each bucket the wrapping sum of
+    /// the hashes of its `(client, revision)` pairs. An in-sync round costs O(buckets) on the
+    /// wire. The receiver renews the clients of matching buckets and names the others.
+    VerifyDigest {
+        /// Round number, echoed in the answer.
+        round: u64,
+        /// Per-bucket digests.
+        digests: Vec<u64>,
+    },
+    /// Answer to `VerifyDigest`: buckets whose digest differs here; the sender answers with a
+    /// `Verify` listing the pairs of those buckets.
+    VerifyDigestReply {
+        /// The round number.
+        round: u64,
+        /// Number of buckets of that round.
+        bucket_count: u32,
+        /// The differing buckets.
+        mismatched: Vec<u32>,
+    },
 }

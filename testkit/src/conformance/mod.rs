@@ -1,1 +1,122 @@
-//! Conformance scenarios against real processes (to be written).
+//! Conformance scenarios: what any `distrod` runtime binary must do, checked against real
+//! processes over loopback.
+//!
+//! Each scenario is a function taking the path of the binary under test; it starts its own
+//! processes with [`Cluster`](crate::cluster::Cluster), panics (after printing the members'
+//! log tails) when the binary misbehaves, and stops everything when it returns. A runtime crate
+//! runs them all from an integration test:
+//!
+//! ```no_run
+//! use std::path::Path;
+//! // one #[test] per scenario, e.g.
+//! distro_testkit::conformance::three_members_replicate(Path::new("target/debug/distrod"));
+//! // or every scenario in turn
+//! for (name, scenario) in distro_testkit::conformance::SCENARIOS {
+//!     println!("{name}");
+//!     scenario(Path::new("target/debug/distrod"));
+//! }
+//! ```
+//!
+//! Scenarios wait by polling with deadlines, never with fixed sleeps, and shorten the
+//! protocol's timings with `--timing` where they wait for expiry. They assume nothing of the
+//! runtime beyond the shared command line (`distro-cli`), the `distrod listening ...` ready
+//! line, the v1 HTTP API, the native and peer wire formats, and `/metrics`.
+
+mod api;
+mod bad_input;
+mod clients;
+mod failover;
+mod fuzz;
+mod process;
+mod replication;
+mod v1;
+
+use std::path::Path;
+
+pub use api::{keep_alive_and_pipelining, standalone_crud};
+pub use bad_input::{
+    connection_limit, garbage_on_frame_ports_is_closed_and_counted,
+    malformed_http_gets_400_and_close, oversized_head_and_body_are_refused, slow_reader_is_closed,
+    stalled_and_idle_connections_are_closed, unknown_paths_and_bad_parameters,
+};
+pub use clients::{
+    native_close_removes_instances_everywhere, native_subscriber_gets_pushes,
+    udp_subscriber_receives_and_acks_push, unanswered_probes_close_the_connection,
+};
+pub use failover::kill9_keeps_live_clients_and_restart_converges;
+pub use fuzz::fuzzed_input_never_panics;
+pub use process::{bad_command_line_exits_2, bind_failure_exits_1, signals_exit_0};
+pub use replication::{beat_expiry, ip_port_write_forwarded, three_members_replicate};
+
+/// Timings every multi-member scenario starts with: quick member health checks, snapshot
+/// retries, verify rounds and pushes, so that a cluster forms and converges in a second or two.
+pub const CLUSTER_TIMINGS: &[&str] = &[
+    "--timing",
+    "member_ping_interval=300",
+    "--timing",
+    "verify_interval=1000",
+    "--timing",
+    "snapshot_retry=300",
+    "--timing",
+    "snapshot_timeout=2000",
+    "--timing",
+    "push_window=10",
+];
+
+/// A scenario: runs against the binary at the path, panics when it misbehaves.
+pub type Scenario = fn(&Path);
+
+/// Every scenario with its name, for a runner that is not a test harness.
+pub const SCENARIOS: &[(&str, Scenario)] = &[
+    ("standalone_crud", standalone_crud),
+    ("keep_alive_and_pipelining", keep_alive_and_pipelining),
+    ("three_members_replicate", three_members_replicate),
+    ("ip_port_write_forwarded", ip_port_write_forwarded),
+    ("beat_expiry", beat_expiry),
+    (
+        "kill9_keeps_live_clients_and_restart_converges",
+        kill9_keeps_live_clients_and_restart_converges,
+    ),
+    (
+        "native_close_removes_instances_everywhere",
+        native_close_removes_instances_everywhere,
+    ),
+    (
+        "unanswered_probes_close_the_connection",
+        unanswered_probes_close_the_connection,
+    ),
+    (
+        "native_subscriber_gets_pushes",
+        native_subscriber_gets_pushes,
+    ),
+    (
+        "udp_subscriber_receives_and_acks_push",
+        udp_subscriber_receives_and_acks_push,
+    ),
+    (
+        "malformed_http_gets_400_and_close",
+        malformed_http_gets_400_and_close,
+    ),
+    (
+        "oversized_head_and_body_are_refused",
+        oversized_head_and_body_are_refused,
+    ),
+    (
+        "unknown_paths_and_bad_parameters",
+        unknown_paths_and_bad_parameters,
+    ),
+    (
+        "stalled_and_idle_connections_are_closed",
+        stalled_and_idle_connections_are_closed,
+    ),
+    ("connection_limit", connection_limit),
+    ("slow_reader_is_closed", slow_reader_is_closed),
+    (
+        "garbage_on_frame_ports_is_closed_and_counted",
+        garbage_on_frame_ports_is_closed_and_counted,
+    ),
+    ("fuzzed_input_never_panics", fuzzed_input_never_panics),
+    ("signals_exit_0", signals_exit_0),
+    ("bind_failure_exits_1", bind_failure_exits_1),
+    ("bad_command_line_exits_2", bad_command_line_exits_2),
+];
