@@ -156,16 +156,29 @@ impl Member {
         (node, peers, session.expect("a snapshot request"))
     }
 
+    /// A ready member named `self_id` in a cluster with `peers` (their incoming connections
+    /// numbered in this order from [`PEER_CONN_BASE`]).
+    pub fn named(self_id: &str, peers: &[&str], seed: u64) -> Member {
+        let (node, peers) = Member::linked_as(self_id, peers, seed);
+        let mut m = Member { node, peers };
+        m.load_empty_snapshot();
+        m
+    }
+
     fn linked_quiet(peers: usize, seed: u64) -> (Node, Vec<MemberId>) {
         assert!(peers <= PEER_IDS.len());
-        let mut members = vec![SELF_ID];
-        members.extend(&PEER_IDS[..peers]);
-        let mut cfg = Config::cluster(SELF_ID, &members);
+        Member::linked_as(SELF_ID, &PEER_IDS[..peers], seed)
+    }
+
+    fn linked_as(self_id: &str, peers: &[&str], seed: u64) -> (Node, Vec<MemberId>) {
+        let mut members = vec![self_id];
+        members.extend(peers);
+        let mut cfg = Config::cluster(self_id, &members);
         cfg.seed = seed;
         quiet_timings(&mut cfg);
         let mut node = Node::new(cfg, Timestamp::from_millis(1));
         drain(&mut node);
-        let ids: Vec<MemberId> = PEER_IDS[..peers].iter().map(|p| MemberId::new(p)).collect();
+        let ids: Vec<MemberId> = peers.iter().map(|p| MemberId::new(p)).collect();
         for (i, id) in ids.iter().enumerate() {
             feed_peer(&mut node, i, &PeerMsg::Hello(hello(id)));
         }
