@@ -41,6 +41,9 @@
 //! assert_eq!(replies, vec![Reply::Ok]);
 //! ```
 //!
+//! `examples/two_members.rs` is a complete host for two members in one process
+//! (`cargo run -p distro-core --example two_members`).
+//!
 //! ## The contract
 //!
 //! * **No clock.** [`Timestamp`] is a `u64` of nanoseconds on the host's monotonic clock. A
