@@ -142,7 +142,8 @@ impl Sim {
                 settled.max(self.calm_from).plus(self.slack())
             }
             // Every member drops orphans on its own clock: DOWN detection, then the orphan
-            // expiry, then its next cleanup; a member that started since counts from its start.
+            // expiry, then its next cleanup; a member that started (or resumed) since counts
+            // from then.
             CloseKind::MemberCrashed => settled
                 .max(self.last_boot)
                 .plus(self.down_detect_time() + t.orphan_conn_expiry + t.cleanup_interval)

@@ -169,7 +169,8 @@ pub struct Sim {
     pub(crate) next_req: u64,
     /// Invariants that do not hold yet may be checked from here on (faults settle).
     pub(crate) calm_from: Timestamp,
-    /// When a member last started (a starting member sees every peer UP until pings fail).
+    /// When a member last started or resumed from a pause (it sees its peers as it left
+    /// them until its own pings fail).
     pub(crate) last_boot: Timestamp,
     /// Lifecycle churn of clients stops here.
     pub(crate) churn_until: Timestamp,
