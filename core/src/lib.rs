@@ -99,6 +99,7 @@ mod registry;
 mod request;
 mod stats;
 mod time;
+mod view_cache;
 pub mod wire;
 
 pub use config::{Config, Limits, Timings};

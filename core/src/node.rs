@@ -38,6 +38,7 @@ pub struct Node {
     pub(crate) snapshot: SnapshotState,
     pub(crate) forwards: Forwards,
     pub(crate) push: PushState,
+    pub(crate) views: crate::view_cache::ViewCache,
     pub(crate) ping_seq: u64,
     pub(crate) verify_round: u64,
     /// When the responsibility ring last changed.
@@ -56,6 +57,7 @@ impl Node {
         let seed = cfg.seed;
         let epoch = splitmix(seed ^ now.as_nanos()) >> 12;
         let standalone = members.standalone();
+        let node_max_services = cfg.limits.max_services;
         let mut node = Node {
             writer: writer_number(&cfg.self_id),
             registry: Registry::new(seed, &cfg.limits),
@@ -70,6 +72,7 @@ impl Node {
             snapshot: SnapshotState::new(seed ^ 14),
             forwards: Forwards::default(),
             push: PushState::new(seed ^ 15),
+            views: crate::view_cache::ViewCache::new(seed ^ 16, node_max_services),
             ping_seq: 0,
             verify_round: 0,
             ring_changed_at: now,
@@ -154,7 +157,7 @@ impl Node {
         if self.cfg.timings.sync_delay.is_zero() {
             // Flushed when the host drains: one batch per peer per drain, however many inputs
             // the host fed before draining.
-            self.flush_due = true;
+            self.flush_due |= self.outboxes.dirty;
         } else if self.outboxes.has_pending() {
             self.timers
                 .set_earliest(Timer::SyncFlush, now.plus(self.cfg.timings.sync_delay));
@@ -268,6 +271,8 @@ impl Node {
 
     pub(crate) fn set_member_state(&mut self, member: MemberId, state: MemberState) {
         self.stats.member_state_changes += 1;
+        // A peer that is reachable again gets what waited for it.
+        self.outboxes.dirty |= state == MemberState::Up;
         self.emit(Output::Event(Event::MemberStateChanged { member, state }));
         if self.members.rebuild_ring() {
             self.on_ring_maybe_changed();

@@ -10,7 +10,8 @@ use crate::node::Node;
 use crate::push::{CACHE_MILLIS_POLL, CACHE_MILLIS_PUSH};
 use crate::registry::LimitHit;
 use crate::request::{
-    ApiError, InstanceDetail, MetricsView, Reply, Request, ServiceDetail, BEAT_NOT_FOUND, BEAT_OK,
+    ApiError, InstanceDetail, MetricsView, Reply, Request, ServiceDetail, ServiceView,
+    BEAT_NOT_FOUND, BEAT_OK,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -127,7 +128,7 @@ impl Node {
                     h.ip == ip && h.port == port && cluster.as_ref().is_none_or(|c| *c == h.cluster)
                 });
                 match host {
-                    Some(host) => Ok(Reply::Instance(InstanceDetail { service, host })),
+                    Some(host) => Ok(Reply::Instance(Box::new(InstanceDetail { service, host }))),
                     None => Err(ApiError::not_found(format!(
                         "no ips found for cluster {} in service {}",
                         cluster.as_deref().unwrap_or("DEFAULT"),
@@ -156,11 +157,10 @@ impl Node {
                         self.stats.limit_rejections += 1;
                     }
                 }
-                Ok(Reply::Service(self.registry.list(
+                Ok(Reply::Service(self.view(
                     &service,
                     &clusters,
                     healthy_only,
-                    &self.cfg.timings,
                     cache,
                 )))
             }
@@ -190,13 +190,7 @@ impl Node {
                 {
                     nc.subscriptions.push((service.clone(), clusters.clone()));
                 }
-                Ok(Reply::Service(self.registry.list(
-                    &service,
-                    &clusters,
-                    false,
-                    &self.cfg.timings,
-                    0,
-                )))
+                Ok(Reply::Service(self.view(&service, &clusters, false, 0)))
             }
             Request::Unsubscribe { service, clusters } => {
                 if let Some(conn) = native {
@@ -287,12 +281,12 @@ impl Node {
                     view.hosts.iter().map(|h| h.cluster.clone()).collect();
                 clusters.sort();
                 clusters.dedup();
-                Ok(Reply::ServiceDetail(ServiceDetail {
+                Ok(Reply::ServiceDetail(Box::new(ServiceDetail {
                     protect_threshold: meta.map(|m| m.protect_threshold).unwrap_or(0.0),
                     metadata: meta.map(|m| m.metadata.clone()).unwrap_or_default(),
                     clusters,
                     service,
-                }))
+                })))
             }
             Request::ListServices {
                 namespace,
@@ -334,7 +328,7 @@ impl Node {
             }
             Request::Metrics { only_status } => Ok(Reply::Metrics {
                 only_status,
-                metrics: self.metrics(),
+                metrics: Box::new(self.metrics()),
             }),
             Request::DistroClient { ip, port } => Ok(Reply::Responsible {
                 server: self.members.responsible(&ip, port).clone(),
@@ -351,6 +345,32 @@ impl Node {
             Request::Prometheus => Ok(Reply::Prometheus(self.prometheus())),
             Request::Ping => Ok(Reply::Pong),
         }
+    }
+
+    /// A service's view, from the cache while the service has not changed.
+    fn view(
+        &mut self,
+        service: &ServiceKey,
+        clusters: &str,
+        healthy_only: bool,
+        cache_ms: u64,
+    ) -> Arc<ServiceView> {
+        if !self.registry.changed.contains(service) {
+            if let Some(v) = self.views.get(service, clusters, healthy_only, cache_ms) {
+                return v;
+            }
+        }
+        let view = Arc::new(self.registry.list(
+            service,
+            clusters,
+            healthy_only,
+            &self.cfg.timings,
+            cache_ms,
+        ));
+        if !self.registry.changed.contains(service) {
+            self.views.put(view.clone(), healthy_only, cache_ms);
+        }
+        view
     }
 
     fn service_exists(&self, service: &ServiceKey) -> bool {

@@ -149,6 +149,10 @@ impl Node {
                 bucket_count,
                 mismatched,
             } => self.on_verify_digest_reply(&from, round, bucket_count, mismatched),
+            PeerMsg::SnapshotUnavailable { session } => {
+                self.on_snapshot_unavailable(&from, session)
+            }
+            PeerMsg::SettingsDigest { digest } => self.on_settings_digest(&from, digest),
             PeerMsg::Forward { id, request } => self.on_forward(&from, id, request),
             PeerMsg::ForwardReply { id, reply } => self.on_forward_reply(&from, id, reply),
         }

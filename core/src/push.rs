@@ -192,6 +192,7 @@ impl Node {
         }
         let mut any = false;
         for service in self.registry.changed.drain() {
+            self.views.invalidate(&service);
             if self.push.subs.contains_key(&service) {
                 self.push.pending.insert(service);
                 any = true;

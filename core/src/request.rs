@@ -348,12 +348,12 @@ pub enum Reply {
         /// [`BEAT_OK`] or [`BEAT_NOT_FOUND`].
         code: u32,
     },
-    /// A service's instances (list, subscribe).
-    Service(ServiceView),
+    /// A service's instances (list, subscribe); shared with the node's view cache.
+    Service(Arc<ServiceView>),
     /// One instance.
-    Instance(InstanceDetail),
+    Instance(Box<InstanceDetail>),
     /// A service's settings.
-    ServiceDetail(ServiceDetail),
+    ServiceDetail(Box<ServiceDetail>),
     /// A page of service names.
     ServiceNames {
         /// Total number of services in the group.
@@ -375,7 +375,7 @@ pub enum Reply {
         /// Only the status was asked for.
         only_status: bool,
         /// The counts.
-        metrics: MetricsView,
+        metrics: Box<MetricsView>,
     },
     /// The responsible member of an ip-port client.
     Responsible {

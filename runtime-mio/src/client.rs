@@ -336,7 +336,7 @@ fn expect_ok(reply: Reply) -> Result<(), ClientError> {
 
 fn expect_view(reply: Reply) -> Result<ServiceView, ClientError> {
     match reply {
-        Reply::Service(view) => Ok(view),
+        Reply::Service(view) => Ok(Arc::unwrap_or_clone(view)),
         other => Err(unexpected(other)),
     }
 }

@@ -188,7 +188,8 @@ impl Server {
         if !keep_alive {
             h.close_after_flush = true;
         }
-        http::render_reply(reply, keep_alive, epoch_ms, conn.out.tail());
+        self.render_cache
+            .render_reply(reply, keep_alive, epoch_ms, conn.out.tail());
         self.work.push_back(Work::Resume(token));
         self.flush(token);
         self.bound_backlog(token);

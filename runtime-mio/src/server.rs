@@ -147,6 +147,8 @@ pub struct Server {
     stop: bool,
     /// The node was fed since its last drain.
     undrained: bool,
+    /// Rendered list bodies, reused while the node answers with the same view.
+    pub(crate) render_cache: distro_core::http::RenderCache,
 }
 
 /// The addresses a server actually bound.
@@ -228,6 +230,7 @@ impl Server {
             last_reject_log: None,
             stop: false,
             undrained: false,
+            render_cache: Default::default(),
         })
     }
 

@@ -211,7 +211,9 @@ impl ClientState {
                 Completion::Caller(reply)
             }
             Purpose::Redo => match reply {
-                Reply::Service(view) => Completion::RedoneView(view),
+                Reply::Service(view) => {
+                    Completion::RedoneView(std::sync::Arc::unwrap_or_clone(view))
+                }
                 _ => Completion::Redone,
             },
         }

@@ -68,7 +68,7 @@ fn registrations_and_subscriptions_are_redone_after_a_reconnect() {
     assert!(ids.iter().all(|id| ![a, b, s].contains(id)));
     assert_eq!(c.on_reply(ids[0], Reply::Ok), Completion::Redone);
     assert_eq!(
-        c.on_reply(ids[2], Reply::Service(view("a"))),
+        c.on_reply(ids[2], Reply::Service(std::sync::Arc::new(view("a")))),
         Completion::RedoneView(view("a"))
     );
     // a late reply from the old connection is ignored

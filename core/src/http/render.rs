@@ -1,8 +1,10 @@
 //! HTTP/1.1 responses for the node's replies. Bodies are never compressed (rule R13).
 
 use super::json;
-use crate::{ApiError, Reply};
+use crate::{ApiError, Reply, ServiceView};
+use std::collections::VecDeque;
 use std::io::Write;
+use std::sync::Arc;
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
@@ -95,6 +97,73 @@ pub fn render_error(err: &ApiError, keep_alive: bool, out: &mut Vec<u8>) {
 fn text(out: &mut Vec<u8>, body: &str) -> (u16, &'static str) {
     out.extend_from_slice(body.as_bytes());
     (200, TEXT)
+}
+
+/// Most list bodies a [`RenderCache`] keeps.
+const RENDER_CACHE_ENTRIES: usize = 64;
+
+/// Bodies of recently rendered list replies, reused while the node answers with the same view.
+///
+/// The node hands out one `Arc<ServiceView>` per service variant until the service changes, so
+/// a host that renders through this cache formats each view's hosts once, not once per poll.
+/// Only `lastRefTime` (the wall clock) differs between two renders of one view.
+#[derive(Debug, Default)]
+pub struct RenderCache {
+    entries: VecDeque<CachedBody>,
+}
+
+#[derive(Debug)]
+struct CachedBody {
+    /// Held so its address cannot be reused by another view while cached.
+    view: Arc<ServiceView>,
+    /// The body rendered with `lastRefTime` 0.
+    body: Vec<u8>,
+    /// Index of that `0`.
+    at: usize,
+}
+
+impl RenderCache {
+    /// Renders like [`render_reply`], reusing the body of an earlier render of the same view.
+    pub fn render_reply(
+        &mut self,
+        reply: &Reply,
+        keep_alive: bool,
+        epoch_ms: u64,
+        out: &mut Vec<u8>,
+    ) {
+        let Reply::Service(view) = reply else {
+            return render_reply(reply, keep_alive, epoch_ms, out);
+        };
+        let idx = match self.entries.iter().position(|e| Arc::ptr_eq(&e.view, view)) {
+            Some(i) => i,
+            None => {
+                let mut body = Vec::with_capacity(256 + 512 * view.hosts.len());
+                json::write_service_info(&mut body, view, 0);
+                // Hosts come before `lastRefTime`, and any quote inside them is escaped, so the
+                // last unescaped occurrence is the top-level field.
+                let marker = b"\"lastRefTime\":0,";
+                let Some(pos) = body.windows(marker.len()).rposition(|w| w == marker) else {
+                    return render_reply(reply, keep_alive, epoch_ms, out);
+                };
+                if self.entries.len() >= RENDER_CACHE_ENTRIES {
+                    self.entries.pop_front();
+                }
+                let at = pos + marker.len() - 2;
+                self.entries.push_back(CachedBody {
+                    view: view.clone(),
+                    body,
+                    at,
+                });
+                self.entries.len() - 1
+            }
+        };
+        let e = &self.entries[idx];
+        let start = out.len();
+        out.extend_from_slice(&e.body[..e.at]);
+        let _ = write!(out, "{epoch_ms}");
+        out.extend_from_slice(&e.body[e.at + 1..]);
+        finish(out, start, 200, JSON, keep_alive);
+    }
 }
 
 /// Puts the head in front of the body written at `out[start..]`. The head is written after the

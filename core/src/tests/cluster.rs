@@ -440,6 +440,89 @@ fn a_starting_member_is_not_ready_until_its_snapshot_loads() {
         )));
 }
 
+/// Found by the simulator: a member still loading its own snapshot served what little it had
+/// to another starting member, which became ready without the data (and never got service
+/// settings back: nothing but a snapshot repairs those). A loading member refuses; the starting
+/// member waits for one that has loaded.
+#[test]
+fn a_member_still_loading_refuses_to_serve_a_snapshot() {
+    let mut net = Net::with(3, no_beat_expiry);
+    assert!(
+        (0..3).all(|i| net.nodes[i].is_ready()),
+        "a cluster starting together"
+    );
+    for p in 0..10u16 {
+        net.request(0, register("svc", "10.2.2.2", 100 + p));
+    }
+    let create = Request::CreateService {
+        service: svc("svc"),
+        protect_threshold: 0.5,
+        metadata: Default::default(),
+    };
+    assert_eq!(net.request(0, create), Reply::Ok);
+    net.run_for(Duration::from_secs(1));
+    net.crash(1);
+    net.crash(2);
+    // member 2 restarts cut off from member 0, while member 1 is still down
+    let mut cfg = config(3, 2);
+    no_beat_expiry(&mut cfg);
+    net.restart(2, cfg);
+    net.partition(0, 2, true);
+    net.run_for(Duration::from_secs(1));
+    // member 1 restarts and cannot load (member 0's chunks never reach it); member 2 asks it
+    net.filter = Some(Box::new(|from, to, m| {
+        !(from == 0 && to == 1 && matches!(m, PeerMsg::SnapshotChunk { .. }))
+    }));
+    let mut cfg = config(3, 1);
+    no_beat_expiry(&mut cfg);
+    net.restart(1, cfg);
+    // (the harness marked 2 -> 1 up while member 1 was down: connect it for real)
+    net.link(2, 1, false);
+    net.link(2, 1, true);
+    net.run_for(Duration::from_secs(3));
+    assert!(
+        !net.nodes[2].is_ready(),
+        "not ready on an incomplete snapshot"
+    );
+    assert!(net.nodes[1].stats().snapshots_refused >= 1);
+    net.partition(0, 2, false);
+    net.run_for(Duration::from_secs(2));
+    assert!(net.nodes[2].is_ready());
+    assert_eq!(net.hosts(2, "svc").len(), 10);
+    assert!(net.nodes[2].registry().service_meta(&svc("svc")).is_some());
+}
+
+/// Found by the simulator: service settings are not in the verify pairs (they have no
+/// responsible member), so a member that missed them (its readiness gate opened without a
+/// snapshot) never got them. A settings digest goes with every verify round now.
+#[test]
+fn a_member_that_missed_service_settings_gets_them_from_the_settings_digest() {
+    let mut net = Net::new(3);
+    let create = Request::CreateService {
+        service: svc("svc"),
+        protect_threshold: 0.5,
+        metadata: Default::default(),
+    };
+    assert_eq!(net.request(0, create), Reply::Ok);
+    net.run_for(Duration::from_secs(1));
+    net.crash(2);
+    net.run_for(Duration::from_secs(1));
+    // member 2 restarts and gets no snapshot: its readiness gate opens without one
+    net.filter = Some(Box::new(|_, to, m| {
+        !(to == 2 && matches!(m, PeerMsg::SnapshotChunk { .. }))
+    }));
+    let mut cfg = config(3, 2);
+    cfg.timings.snapshot_gate = Duration::from_secs(1);
+    net.restart(2, cfg);
+    net.run_for(Duration::from_secs(2));
+    assert!(net.nodes[2].is_ready());
+    assert!(net.nodes[2].registry().service_meta(&svc("svc")).is_none());
+    net.filter = None;
+    net.run_for(Duration::from_secs(11));
+    let meta = net.nodes[2].registry().service_meta(&svc("svc")).cloned();
+    assert_eq!(meta.map(|m| m.protect_threshold), Some(0.5));
+}
+
 #[test]
 fn snapshot_comes_in_bounded_chunks_and_moves_to_the_next_member_on_failure() {
     let mut net = Net::with(3, |c| {

@@ -112,7 +112,7 @@ impl NativeClient {
             clusters: String::new(),
         };
         match self.request(request) {
-            Reply::Service(view) => view,
+            Reply::Service(view) => std::sync::Arc::unwrap_or_clone(view),
             other => panic!("subscribe to {service}: {other:?}"),
         }
     }

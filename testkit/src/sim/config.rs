@@ -143,6 +143,8 @@ pub struct Workload {
     pub client_latency: Duration,
     /// How long a client waits for a reply before trying another member.
     pub request_timeout: Duration,
+    /// An operator creates, updates and deletes service settings now and then.
+    pub service_admin: bool,
 }
 
 impl Default for Workload {
@@ -156,6 +158,7 @@ impl Default for Workload {
             beat_body: 0.3,
             client_latency: Duration::from_micros(300),
             request_timeout: Duration::from_secs(3),
+            service_admin: true,
         }
     }
 }

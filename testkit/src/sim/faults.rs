@@ -106,6 +106,7 @@ impl Sim {
         }
         self.trace.note(self.now, format_args!("resume n{i}"));
         self.slots[i].paused = None;
+        self.last_boot = self.now;
         let backlog = std::mem::take(&mut self.slots[i].backlog);
         for input in backlog {
             if self.alive(i) {

@@ -171,6 +171,7 @@ impl Sim {
             }
             ClientRef::Conn(c) => self.after(lat, Ev::Conn(c, ConnEv::Reply(id, reply))),
             ClientRef::Watch(c) => self.after(lat, Ev::Ip(c, IpEv::Listed(info.member, reply))),
+            ClientRef::Admin => {}
         }
     }
 
@@ -217,7 +218,7 @@ impl Sim {
                 self.write_settled(c);
                 self.after(lat, Ev::Ip(c, IpEv::Refused(id)));
             }
-            ClientRef::Conn(_) | ClientRef::Watch(_) => {}
+            ClientRef::Conn(_) | ClientRef::Watch(_) | ClientRef::Admin => {}
         }
     }
 

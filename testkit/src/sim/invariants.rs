@@ -99,6 +99,8 @@ impl Sim {
             self.judged.calm_samples += 1;
             self.judged.expiry_deadlines += deadlines;
         }
+        let meta_seen = self.check_service_settings(calm, &mut found);
+        self.meta_seen = meta_seen;
         if calm {
             self.check_members(&mut found);
             self.check_hung(&mut found);
@@ -140,7 +142,8 @@ impl Sim {
                 settled.max(self.calm_from).plus(self.slack())
             }
             // Every member drops orphans on its own clock: DOWN detection, then the orphan
-            // expiry, then its next cleanup; a member that started since counts from its start.
+            // expiry, then its next cleanup; a member that started (or resumed) since counts
+            // from then.
             CloseKind::MemberCrashed => settled
                 .max(self.last_boot)
                 .plus(self.down_detect_time() + t.orphan_conn_expiry + t.cleanup_interval)
@@ -423,10 +426,68 @@ impl Sim {
         }
     }
 
+    /// Service settings converge like clients: when calm, the newest settings of a service
+    /// (once they have existed for the slack) are held identically by every running member,
+    /// or, if the newest is a deletion, live by none. Returns the newest revisions seen.
+    fn check_service_settings(
+        &self,
+        calm: bool,
+        found: &mut Vec<(&'static str, String)>,
+    ) -> HashMap<distro_core::ServiceKey, (Revision, Timestamp)> {
+        let now = self.now;
+        let mut newest: HashMap<&distro_core::ServiceKey, &distro_core::ServiceMeta> =
+            HashMap::new();
+        for (_, node) in self.running() {
+            let reg = node.registry();
+            for s in reg.services() {
+                if let Some(m) = reg.service_meta(s) {
+                    let e = newest.entry(s).or_insert(m);
+                    if m.revision > e.revision {
+                        *e = m;
+                    }
+                }
+            }
+        }
+        let mut seen = HashMap::with_capacity(newest.len());
+        for (s, m) in &newest {
+            let since = match self.meta_seen.get(*s) {
+                Some((r, t)) if *r == m.revision => *t,
+                _ => now,
+            };
+            seen.insert((*s).clone(), (m.revision, since));
+            if !calm || now.since(since) < self.slack() {
+                continue;
+            }
+            for (i, node) in self.running() {
+                let held = node.registry().service_meta(s);
+                let ok = if m.deleted {
+                    held.is_none_or(|h| h.deleted || h.revision < m.revision)
+                        && held.is_none_or(|h| h.deleted)
+                } else {
+                    held == Some(*m)
+                };
+                if !ok {
+                    found.push((
+                        "convergence",
+                        format!(
+                            "n{i} holds settings of {s:?} at {:?}, newest is {:?} (deleted: {})",
+                            held.map(|h| h.revision),
+                            m.revision,
+                            m.deleted
+                        ),
+                    ));
+                }
+            }
+        }
+        seen
+    }
+
     /// Every running member is ready and sees the others as they are.
     fn check_members(&self, found: &mut Vec<(&'static str, String)>) {
+        let gate = self.cfg.timings.snapshot_gate + self.slack();
         for (i, node) in self.running() {
-            if !node.is_ready() {
+            // A member may wait for its readiness gate when nobody can serve it a snapshot.
+            if !node.is_ready() && self.now.since(self.slots[i].booted_at) > gate {
                 found.push(("convergence", format!("n{i} is not ready")));
             }
             let views = node.members();

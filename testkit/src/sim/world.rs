@@ -72,6 +72,7 @@ pub(crate) enum Ev {
     Fault(super::config::Fault),
     RandomFault,
     EndFaults,
+    Admin,
     Check,
     UnhealthyDue(u32, u32),
 }
@@ -115,6 +116,8 @@ pub(crate) struct Slot {
     pub crashed_at: Option<Timestamp>,
     /// When it last crashed (kept across restarts).
     pub last_crash: Option<Timestamp>,
+    /// When its current node started.
+    pub booted_at: Timestamp,
     /// The member list its node has (slots), which its outgoing links follow.
     pub view: Vec<usize>,
 }
@@ -133,6 +136,8 @@ pub(crate) enum ClientRef {
     Conn(u32),
     /// The v1 subscription (list polls) of an ip-port client.
     Watch(u32),
+    /// The operator (service settings).
+    Admin,
 }
 
 /// A deterministic simulated cluster. See the [module docs](super).
@@ -158,11 +163,14 @@ pub struct Sim {
     pub(crate) requests: BTreeMap<u64, ReqInfo>,
     /// The newest revision of every client seen at the last check, and since when.
     pub(crate) newest_seen: HashMap<distro_core::ClientId, (distro_core::Revision, Timestamp)>,
+    /// The newest settings revision of every service seen at the last check, and since when.
+    pub(crate) meta_seen: HashMap<distro_core::ServiceKey, (distro_core::Revision, Timestamp)>,
     pub(crate) next_conn: u64,
     pub(crate) next_req: u64,
     /// Invariants that do not hold yet may be checked from here on (faults settle).
     pub(crate) calm_from: Timestamp,
-    /// When a member last started (a starting member sees every peer UP until pings fail).
+    /// When a member last started or resumed from a pause (it sees its peers as it left
+    /// them until its own pings fail).
     pub(crate) last_boot: Timestamp,
     /// Lifecycle churn of clients stops here.
     pub(crate) churn_until: Timestamp,
@@ -204,6 +212,7 @@ impl Sim {
             session_of: HashMap::new(),
             requests: BTreeMap::new(),
             newest_seen: HashMap::new(),
+            meta_seen: HashMap::new(),
             next_conn: 1,
             next_req: 1,
             calm_from: Timestamp::ZERO,
@@ -309,6 +318,7 @@ impl Sim {
             member: true,
             crashed_at: None,
             last_crash: None,
+            booted_at: Timestamp::ZERO,
             view: Vec::new(),
         });
         for row in &mut self.links {
@@ -331,6 +341,7 @@ impl Sim {
             limits: self.cfg.limits.clone(),
         };
         slot.node = Some(Node::new(cfg, self.now));
+        slot.booted_at = self.now;
         self.last_boot = self.now;
         // A fresh member has seen no deletion yet.
         for c in &mut self.ip {
@@ -427,6 +438,7 @@ impl Sim {
             Ev::Fault(f) => self.apply_fault(f),
             Ev::RandomFault => self.random_fault(),
             Ev::EndFaults => self.end_faults(),
+            Ev::Admin => self.admin_act(),
             Ev::Check => {
                 self.check();
                 self.after(self.cfg.check_interval, Ev::Check);

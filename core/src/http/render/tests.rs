@@ -32,7 +32,7 @@ fn split(out: &[u8], connection: &str) -> (String, String, String) {
 
 #[test]
 fn list_matches_the_nacos_2x_shape_byte_for_byte() {
-    let (status, ctype, body) = render(&Reply::Service(view(vec![example_host()])));
+    let (status, ctype, body) = render(&Reply::Service(Arc::new(view(vec![example_host()]))));
     assert_eq!(
         (status.as_str(), ctype.as_str()),
         ("HTTP/1.1 200 OK", "application/json")
@@ -59,7 +59,7 @@ fn list_of_an_unknown_service_has_empty_hosts_and_echoes_clusters() {
     let mut v = view(vec![]);
     v.clusters = "DEFAULT,C2".into();
     v.reach_protection_threshold = true;
-    let (status, _, body) = render(&Reply::Service(v));
+    let (status, _, body) = render(&Reply::Service(Arc::new(v)));
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(
         body.contains(r#""clusters":"DEFAULT,C2","cacheMillis":10000,"hosts":[],"#),
@@ -78,7 +78,7 @@ fn weights_render_as_floats_python_reads_as_float() {
         host("10.0.0.2", 2, 0.5, &[]),
         host("10.0.0.3", 3, 10000.0, &[]),
     ];
-    let (_, _, body) = render(&Reply::Service(view(hosts)));
+    let (_, _, body) = render(&Reply::Service(Arc::new(view(hosts))));
     assert!(body.contains(r#""weight":1.0,"#), "{body}");
     assert!(body.contains(r#""weight":0.5,"#), "{body}");
     assert!(body.contains(r#""weight":10000.0,"#), "{body}");
@@ -92,7 +92,7 @@ fn hosts_are_byte_identical_between_renders_at_different_times() {
     ]);
     let hosts_of = |epoch: u64| {
         let mut out = Vec::new();
-        render_reply(&Reply::Service(v.clone()), true, epoch, &mut out);
+        render_reply(&Reply::Service(Arc::new(v.clone())), true, epoch, &mut out);
         let body = String::from_utf8(out).unwrap();
         let start = body.find(r#""hosts":"#).unwrap();
         let end = body.find(r#","lastRefTime""#).unwrap();
@@ -112,9 +112,9 @@ fn awkward_metadata_is_escaped_and_survives_a_round_trip() {
         ("ctl", "a\u{1}\n"),
         ("uni", "zürich 東京 😀"),
     ];
-    let (_, _, body) = render(&Reply::Service(view(vec![host(
+    let (_, _, body) = render(&Reply::Service(Arc::new(view(vec![host(
         "10.0.0.1", 1, 1.0, &tricky,
-    )])));
+    )]))));
     let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
     let md = &parsed["hosts"][0]["metadata"];
     for (k, v) in tricky {
@@ -171,7 +171,7 @@ fn instance_detail_golden() {
         service: svc(),
         host: example_host(),
     };
-    let (_, _, body) = render(&Reply::Instance(detail));
+    let (_, _, body) = render(&Reply::Instance(Box::new(detail)));
     assert_eq!(
         body,
         r#"{"service":"DEFAULT_GROUP@@svc","ip":"127.0.0.1","port":18081,"clusterName":"DEFAULT","weight":2.0,"healthy":true,"instanceId":"127.0.0.1#18081#DEFAULT#DEFAULT_GROUP@@svc","metadata":{"version":"v1"}}"#
@@ -186,7 +186,7 @@ fn service_detail_golden() {
         metadata: [("k".to_string(), "v".to_string())].into(),
         clusters: vec![Arc::from("DEFAULT"), Arc::from("C2")],
     };
-    let (_, _, body) = render(&Reply::ServiceDetail(detail));
+    let (_, _, body) = render(&Reply::ServiceDetail(Box::new(detail)));
     assert_eq!(
         body,
         r#"{"namespaceId":"public","groupName":"DEFAULT_GROUP","name":"svc","protectThreshold":0.5,"metadata":{"k":"v"},"selector":{"type":"none","contextType":"NONE"},"clusters":[{"name":"DEFAULT","healthChecker":{"type":"TCP"},"metadata":{}},{"name":"C2","healthChecker":{"type":"TCP"},"metadata":{}}]}"#
@@ -233,12 +233,12 @@ fn metrics() -> MetricsView {
 fn metrics_golden() {
     let (_, _, body) = render(&Reply::Metrics {
         only_status: true,
-        metrics: metrics(),
+        metrics: Box::new(metrics()),
     });
     assert_eq!(body, r#"{"status":"UP"}"#);
     let (_, _, body) = render(&Reply::Metrics {
         only_status: false,
-        metrics: metrics(),
+        metrics: Box::new(metrics()),
     });
     assert_eq!(
         body,
@@ -330,9 +330,40 @@ fn errors_carry_their_status_reason_and_message() {
 fn empty_metadata_renders_as_an_object() {
     let mut h = example_host();
     h.metadata = BTreeMap::new();
-    let (_, _, body) = render(&Reply::Instance(InstanceDetail {
+    let (_, _, body) = render(&Reply::Instance(Box::new(InstanceDetail {
         service: svc(),
         host: h,
-    }));
+    })));
     assert!(body.ends_with(r#""metadata":{}}"#), "{body}");
+}
+
+#[test]
+fn the_render_cache_gives_the_same_bytes_with_the_current_clock() {
+    let view = std::sync::Arc::new(crate::ServiceView {
+        service: crate::ServiceKey::parse(None, None, "svc"),
+        clusters: String::new(),
+        hosts: vec![example_host(), example_host()],
+        reach_protection_threshold: false,
+        cache_millis: 3000,
+    });
+    let reply = Reply::Service(view.clone());
+    let mut cache = super::RenderCache::default();
+    for (epoch, keep_alive) in [
+        (1_700_000_000_000u64, true),
+        (1_700_000_000_123, false),
+        (5, true),
+    ] {
+        let mut fresh = Vec::new();
+        render_reply(&reply, keep_alive, epoch, &mut fresh);
+        let mut cached = b"earlier bytes".to_vec();
+        cache.render_reply(&reply, keep_alive, epoch, &mut cached);
+        assert_eq!(&cached[13..], &fresh[..], "epoch {epoch}");
+    }
+    // another view (even with equal content) is rendered on its own
+    let other = Reply::Service(std::sync::Arc::new((*view).clone()));
+    let mut out = Vec::new();
+    cache.render_reply(&other, true, 9, &mut out);
+    let mut fresh = Vec::new();
+    render_reply(&other, true, 9, &mut fresh);
+    assert_eq!(out, fresh);
 }

@@ -316,7 +316,7 @@ impl Sim {
                 self.conn_send(c);
             }
             (ConnPhase::Subscribing, Reply::Service(view)) => {
-                cl.views[cl.step] = Some(Arc::new(view));
+                cl.views[cl.step] = Some(view);
                 cl.step += 1;
                 self.conn_send(c);
             }

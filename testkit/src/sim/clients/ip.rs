@@ -16,6 +16,8 @@ use std::sync::Arc;
 pub(crate) enum IpPhase {
     NotStarted,
     Registering,
+    /// Changing its metadata in place (v1 `PUT /instance`), one service after another.
+    Updating,
     Beating,
     Deregistering,
     /// Stopped beating (the application died); may come back later.
@@ -126,6 +128,7 @@ impl Sim {
         let rng = match rng_of {
             ClientRef::Ip(c) | ClientRef::Watch(c) => &mut self.ip[c as usize].rng,
             ClientRef::Conn(c) => &mut self.conn[c as usize].rng,
+            ClientRef::Admin => &mut self.fault_rng,
         };
         members[rng.index(members.len())]
     }
@@ -210,7 +213,7 @@ impl Sim {
                 self.ip[c as usize].member = self.pick_member(ClientRef::Ip(c));
                 self.ip_send(c);
             }
-            IpPhase::Registering | IpPhase::Deregistering => self.ip_send(c),
+            IpPhase::Registering | IpPhase::Updating | IpPhase::Deregistering => self.ip_send(c),
             IpPhase::Beating => {
                 let n = cl.services.len() as f64;
                 let p = self.cfg.workload.churn_per_minute * (5.0 / 60.0) / n;
@@ -251,7 +254,12 @@ impl Sim {
             }
             7..=8 => {
                 cl.meta_version += 1;
-                cl.phase = IpPhase::Registering;
+                // Either registered again with the new metadata, or modified in place.
+                cl.phase = if cl.rng.chance(0.5) {
+                    IpPhase::Registering
+                } else {
+                    IpPhase::Updating
+                };
                 cl.step = 0;
                 self.trace.note(now, format_args!("ip{c} changes metadata"));
                 self.ip_send(c);
@@ -272,6 +280,15 @@ impl Sim {
             IpPhase::Registering => Request::Register {
                 service,
                 instance: cl.instance(),
+            },
+            IpPhase::Updating => Request::Update {
+                service,
+                ip: cl.ip.clone(),
+                port: cl.port,
+                weight: None,
+                enabled: None,
+                metadata: Some(cl.instance().metadata),
+                replace_metadata: false,
             },
             IpPhase::Deregistering => Request::Deregister {
                 service,
@@ -327,6 +344,24 @@ impl Sim {
                 let d = Duration::from_secs(5) / n as u32;
                 self.ip_wake(c, d);
             }
+            (IpPhase::Updating, Reply::Ok) => {
+                cl.step += 1;
+                if cl.step < n {
+                    self.ip_send(c);
+                    return;
+                }
+                cl.phase = IpPhase::Beating;
+                cl.step = 0;
+                let d = Duration::from_secs(5) / n as u32;
+                self.ip_wake(c, d);
+            }
+            (IpPhase::Updating, Reply::Error(e)) if e.status == 404 => {
+                // The member does not know the instance (it expired): register it again.
+                cl.registered_at = None;
+                cl.phase = IpPhase::Registering;
+                cl.step = 0;
+                self.ip_send(c);
+            }
             (IpPhase::Deregistering, Reply::Ok) => {
                 cl.step += 1;
                 if cl.step < n {
@@ -369,7 +404,13 @@ impl Sim {
                     self.ip_send(c);
                 }
             }
-            (IpPhase::Registering | IpPhase::Deregistering | IpPhase::Beating, _) => {
+            (
+                IpPhase::Registering
+                | IpPhase::Updating
+                | IpPhase::Deregistering
+                | IpPhase::Beating,
+                _,
+            ) => {
                 // An error answer: try again at another member a little later.
                 self.ip[c as usize].member = self.pick_member(ClientRef::Ip(c));
                 self.ip_wake(c, Duration::from_millis(500));

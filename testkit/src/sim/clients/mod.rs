@@ -1,5 +1,6 @@
 //! Simulated clients: the workload that drives the members and the ground truth it leaves.
 
+mod admin;
 mod conn;
 mod ip;
 mod udp;
@@ -24,6 +25,9 @@ impl Sim {
         let w = self.cfg.workload.clone();
         self.spawn_ip_clients(w.ip_clients, Duration::ZERO, w.start_within);
         self.spawn_conn_clients(w.conn_clients, Duration::ZERO, w.start_within);
+        if w.service_admin {
+            self.after(w.start_within, Ev::Admin);
+        }
     }
 
     /// Adds `n` ip-port clients that start within `[from, from + within]` from now (a

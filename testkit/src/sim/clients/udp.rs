@@ -79,7 +79,7 @@ impl Sim {
     pub(crate) fn udp_listed(&mut self, c: u32, member: usize, reply: Reply) {
         if let (Some(w), Reply::Service(view)) = (self.ip[c as usize].watch.as_mut(), reply) {
             if w.member == member {
-                w.view = Some(Arc::new(view));
+                w.view = Some(view);
             }
         }
     }
