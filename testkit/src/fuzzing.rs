@@ -22,8 +22,7 @@ pub fn cluster(data: &[u8]) {
     }
 }
 
-/// The simulation `data` describes (with a 10 s snapshot gate). Byte by byte: the seed, the
-/// cluster size (2 to 4), the
+/// The simulation `data` describes. Byte by byte: the seed, the cluster size (2 to 4), the
 /// duration (60 to 120 virtual seconds), timings and limits off their defaults, the workload
 /// (up to 8 ip-port and 6 native clients in 1 to 3 services, churn), whether random faults
 /// join in; then a script of faults (partitions, one-way cuts, heals, lossy or slow networks,
@@ -39,11 +38,6 @@ pub fn config(data: &[u8]) -> SimConfig {
     let until = cfg.duration / 2;
 
     let ms = Duration::from_millis;
-    // The simulator wants every running member ready once the cluster is calm (a settle time
-    // of 13 to 15 s after the last fault), but a member that boots while every peer is dead
-    // waits for the snapshot gate (60 s by default) by design. A gate below the settle time
-    // keeps that designed wait from reading as a violation; data convergence is still judged.
-    cfg.timings.snapshot_gate = Duration::from_secs(10);
     let knobs = r.u8();
     cfg.timings.sync_delay = [ms(0), ms(1), ms(50), ms(1000)][usize::from(knobs & 3)];
     if knobs & 4 != 0 {

@@ -314,7 +314,7 @@ fn records(r: &mut ByteReader, ids: &[MemberId]) -> Vec<Record> {
 /// A well-formed peer message with arbitrary content. `ids` are the cluster's members.
 pub(crate) fn peer_msg(r: &mut ByteReader, ids: &[MemberId], cluster: &str) -> PeerMsg {
     let small = |r: &mut ByteReader| u64::from(r.u8() % 8);
-    match r.u8() % 14 {
+    match r.u8() % 16 {
         0 => PeerMsg::Hello(Hello {
             cluster: if r.one_in(4) {
                 name(r)
@@ -367,6 +367,8 @@ pub(crate) fn peer_msg(r: &mut ByteReader, ids: &[MemberId], cluster: &str) -> P
             bucket_count: if r.bool() { r.u32() } else { r.u8().into() },
             mismatched: (0..r.below(5)).map(|_| r.u8().into()).collect(),
         },
+        13 => PeerMsg::SnapshotUnavailable { session: small(r) },
+        14 => PeerMsg::SettingsDigest { digest: r.u64() },
         _ => PeerMsg::ForwardReply {
             id: small(r),
             reply: reply(r),
