@@ -27,10 +27,10 @@
 
 use super::clients::{ConnPhase, IpPhase};
 use super::truth::CloseKind;
+use super::world::HashMap;
 use super::world::Sim;
 use core::time::Duration;
 use distro_core::{ClientId, ClientRecord, Revision, Timestamp};
-use std::collections::HashMap;
 
 /// A broken invariant.
 #[derive(Clone, Debug)]
@@ -158,9 +158,9 @@ impl Sim {
     fn check_records(&self, calm: bool) -> Found {
         let now = self.now;
         let mut found = Vec::new();
-        let mut map: HashMap<&ClientId, Agg<'_>> = HashMap::new();
+        let mut map: HashMap<&ClientId, Agg<'_>> = HashMap::default();
         let mut ip_holders = vec![0u64; self.ip.len()];
-        let mut sess_holders: HashMap<u64, u64> = HashMap::new();
+        let mut sess_holders: HashMap<u64, u64> = HashMap::default();
         let mut running_mask = 0u64;
         let mut deadlines = 0u64;
         let mut gone = Vec::new();
@@ -272,7 +272,7 @@ impl Sim {
                 }
             }
         }
-        let mut seen = HashMap::with_capacity(map.len());
+        let mut seen = HashMap::with_capacity_and_hasher(map.len(), Default::default());
         for (id, agg) in &map {
             if let Some((rev, _)) = agg.newest {
                 let since = match self.newest_seen.get(*id) {
@@ -436,7 +436,7 @@ impl Sim {
     ) -> HashMap<distro_core::ServiceKey, (Revision, Timestamp)> {
         let now = self.now;
         let mut newest: HashMap<&distro_core::ServiceKey, &distro_core::ServiceMeta> =
-            HashMap::new();
+            HashMap::default();
         for (_, node) in self.running() {
             let reg = node.registry();
             for s in reg.services() {
@@ -448,7 +448,7 @@ impl Sim {
                 }
             }
         }
-        let mut seen = HashMap::with_capacity(newest.len());
+        let mut seen = HashMap::with_capacity_and_hasher(newest.len(), Default::default());
         for (s, m) in &newest {
             let since = match self.meta_seen.get(*s) {
                 Some((r, t)) if *r == m.revision => *t,
