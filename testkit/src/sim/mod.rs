@@ -68,6 +68,7 @@
 //! trace; `-- --ignored harsh_seeds` runs the harsher profile. A failure prints the command
 //! that replays it and writes the trace to `target/sim-traces/<seed>.trace`.
 
+mod checks;
 mod clients;
 mod config;
 mod faults;

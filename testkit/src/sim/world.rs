@@ -11,8 +11,12 @@ use super::truth::SessionTruth;
 use bytes::Bytes;
 use distro_core::{ConnId, MemberId, Node, Request, RequestId, Timestamp};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
+
+/// A hash map with a fast fixed hasher (iteration order never matters to the simulation:
+/// every map is only looked up, or its results are sorted).
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 
 /// Connection ids of incoming peer links: `PEER_CONN + sender slot`.
 pub(crate) const PEER_CONN: u64 = 1 << 40;
@@ -205,14 +209,14 @@ impl Sim {
             fault_rng: Rng::fork(seed, 2),
             trace: Trace::new(out),
             ip: Vec::new(),
-            ip_index: HashMap::new(),
-            watch_of: HashMap::new(),
+            ip_index: HashMap::default(),
+            watch_of: HashMap::default(),
             conn: Vec::new(),
             sessions: Vec::new(),
-            session_of: HashMap::new(),
+            session_of: HashMap::default(),
             requests: BTreeMap::new(),
-            newest_seen: HashMap::new(),
-            meta_seen: HashMap::new(),
+            newest_seen: HashMap::default(),
+            meta_seen: HashMap::default(),
             next_conn: 1,
             next_req: 1,
             calm_from: Timestamp::ZERO,
