@@ -159,14 +159,14 @@ impl Node {
                     let service = p.service.clone();
                     self.registry.changed.insert(service);
                     self.stats.instances_unhealthy += 1;
-                    self.bump_and_sync(&id);
+                    self.bump_derived_and_sync(&id);
                     self.emit(Output::Event(Event::InstanceUnhealthy {
                         client: id.to_string(),
                     }));
                 }
                 BeatAction::Expired(service) => {
                     self.stats.instances_expired += 1;
-                    self.remove_publication_owned(&id, &service, "beat timeout");
+                    self.remove_publication(&id, &service, "beat timeout", true);
                 }
             }
         }
@@ -219,9 +219,12 @@ impl Node {
                             delete.push(c.record.id.clone());
                         }
                     }
-                    ClientId::Conn { owner, .. } => {
+                    ClientId::Conn { owner, epoch, .. } => {
                         let orphan = match self.members.peer(owner) {
                             None => true,
+                            // The owner restarted (its handshake names another boot epoch):
+                            // every connection of its previous run is gone with it.
+                            Some(p) if p.epoch.is_some_and(|e| e != *epoch) => true,
                             Some(p) => {
                                 p.state == MemberState::Down
                                     && p.down_since

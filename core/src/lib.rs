@@ -73,8 +73,9 @@
 //! reaching another member are forwarded to it. Only the responsible member changes a client
 //! and advances its [`Revision`]; it syncs each change to every other member at once (batched
 //! per peer, acknowledged, retried with backoff), and every 5 s sends each peer a verify list of
-//! `(client, revision)` pairs that renews replicas and repairs what a peer missed. Replicas not
-//! renewed for 3 minutes expire. A starting member pulls a chunked snapshot before it verifies
+//! `(client, revision)` pairs that renews replicas and repairs what a peer missed. A replica
+//! its responsible member stops verifying (it lost it) is handed back to that member; replicas
+//! not renewed for 3 minutes expire. A starting member pulls a chunked snapshot before it verifies
 //! or expires anything. Replicas apply only newer revisions, and deletions leave tombstones, so
 //! reordered, duplicated or stale data never rolls anything back or resurrects a deletion.
 #![forbid(unsafe_code)]

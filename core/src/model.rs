@@ -222,13 +222,22 @@ impl fmt::Display for ClientId {
 /// the one it holds. Only the writer (the responsible member) creates revisions, always above
 /// every revision it has seen for that key and above its own clock, so a restarted member never
 /// reuses one; `writer` breaks ties between two members that wrote during a split view.
+///
+/// Changes the member derives on its own from the passage of time (an instance turning
+/// unhealthy, one of several publications expiring) are not client writes: they take
+/// [`Revision::derived`], just above the state they derive from, so that a member that took
+/// over a stale copy during a split view can never outrank a deletion made meanwhile on the
+/// other side (which would resurrect the client when the split heals).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
 pub struct Revision {
-    /// Logical time: max(previous + 1, writer's clock in microseconds).
+    /// Logical time: max(previous + 1, writer's clock in microseconds), or previous + 1 for a
+    /// derived change.
     pub time: u64,
-    /// A stable number of the writing member (hash of its address).
+    /// A stable number of the writing member (hash of its address; mixed with its boot epoch
+    /// for derived changes, so two runs of one member never write different data under one
+    /// revision).
     pub writer: u32,
 }
 
@@ -238,6 +247,15 @@ impl Revision {
         let clock = now.as_nanos() / 1_000;
         Revision {
             time: prev.time.saturating_add(1).max(clock),
+            writer,
+        }
+    }
+
+    /// The revision of a change derived from `prev` without a client write (a health flip or
+    /// an expiry): just above `prev`, whatever the clock says.
+    pub fn derived(prev: Revision, writer: u32) -> Revision {
+        Revision {
+            time: prev.time.saturating_add(1),
             writer,
         }
     }

@@ -41,6 +41,8 @@ pub struct Node {
     pub(crate) views: crate::view_cache::ViewCache,
     pub(crate) ping_seq: u64,
     pub(crate) verify_round: u64,
+    /// When the responsibility ring last changed.
+    pub(crate) ring_changed_at: Timestamp,
     /// Whether the last poll returned `Timeout` (the next poll starts a new drain).
     drained: bool,
     /// Sync is to be flushed at the next poll.
@@ -73,6 +75,7 @@ impl Node {
             views: crate::view_cache::ViewCache::new(seed ^ 16, node_max_services),
             ping_seq: 0,
             verify_round: 0,
+            ring_changed_at: now,
             drained: false,
             flush_due: false,
             now,
@@ -250,6 +253,7 @@ impl Node {
         }
         self.snapshot.seen_ring_version = version;
         let now = self.now;
+        self.ring_changed_at = now;
         let members = &self.members;
         for c in self.registry.clients.values_mut() {
             if let ClientId::IpPort { ip, port } = &c.record.id {

@@ -413,9 +413,23 @@ impl Node {
     /// Advances the revision of a client this member changed and queues it for every peer.
     pub(crate) fn bump_and_sync(&mut self, id: &ClientId) {
         let (now, writer) = (self.now, self.writer);
+        // A write served here for a client another member is responsible for (its owner was
+        // unreachable, or a forwarder's ring differs) does not make this member its owner:
+        // the owner adopts the newer revision when it arrives.
+        let owned = self.owns(id);
         if let Some(c) = self.registry.clients.get_mut(id) {
             c.record.revision = Revision::next(c.record.revision, now, writer);
-            c.owned = true;
+            c.owned = owned;
+        }
+        self.mark_sync(SyncKey::Client(id.clone()));
+    }
+
+    /// Like [`Node::bump_and_sync`] for a change derived from time passing (see
+    /// [`Revision::derived`]).
+    pub(crate) fn bump_derived_and_sync(&mut self, id: &ClientId) {
+        let writer = self.writer ^ (self.epoch as u32).rotate_left(7);
+        if let Some(c) = self.registry.clients.get_mut(id) {
+            c.record.revision = Revision::derived(c.record.revision, writer);
         }
         self.mark_sync(SyncKey::Client(id.clone()));
     }
@@ -428,6 +442,17 @@ impl Node {
         service: &ServiceKey,
         reason: &'static str,
     ) {
+        self.remove_publication(id, service, reason, false);
+    }
+
+    /// Removes a publication; `derived` when time passing removed it (an expiry), not a client.
+    pub(crate) fn remove_publication(
+        &mut self,
+        id: &ClientId,
+        service: &ServiceKey,
+        reason: &'static str,
+        derived: bool,
+    ) {
         if !self.registry.remove_publication(id, service, self.now) {
             return;
         }
@@ -438,6 +463,8 @@ impl Node {
             .is_some_and(|c| c.record.publications.is_empty());
         if empty {
             self.delete_owned_client(id, reason);
+        } else if derived {
+            self.bump_derived_and_sync(id);
         } else {
             self.bump_and_sync(id);
         }

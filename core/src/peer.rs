@@ -94,6 +94,10 @@ impl Node {
                         "second handshake names another member".into(),
                     );
                 }
+                // A repeated handshake (the link was re-established) may carry a new epoch.
+                if let Some(peer) = self.members.peer_mut(&from) {
+                    peer.epoch = Some(h.epoch);
+                }
                 return Ok(());
             }
             (Some(from), _) if self.members.peer(&from).is_none() => {
@@ -145,6 +149,10 @@ impl Node {
                 bucket_count,
                 mismatched,
             } => self.on_verify_digest_reply(&from, round, bucket_count, mismatched),
+            PeerMsg::SnapshotUnavailable { session } => {
+                self.on_snapshot_unavailable(&from, session)
+            }
+            PeerMsg::SettingsDigest { digest } => self.on_settings_digest(&from, digest),
             PeerMsg::Forward { id, request } => self.on_forward(&from, id, request),
             PeerMsg::ForwardReply { id, reply } => self.on_forward_reply(&from, id, reply),
         }

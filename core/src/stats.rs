@@ -54,6 +54,8 @@ stats! {
     snapshot_chunks_served,
     /// Snapshot chunks loaded from peers.
     snapshot_chunks_loaded,
+    /// Snapshot requests refused because this member was still loading its own.
+    snapshots_refused,
     /// Snapshot requests that failed (timeout or broken link).
     snapshot_failures,
     /// Instances turned unhealthy.
@@ -66,6 +68,10 @@ stats! {
     probes_sent,
     /// Replicas expired.
     replicas_expired,
+    /// Settings digests from a peer that differed from the settings held here.
+    settings_mismatches,
+    /// Replicas handed back to a responsible member that stopped verifying them (it lost them).
+    replicas_handed_back,
     /// Tombstones dropped after their time.
     tombstones_dropped,
     /// Empty services removed.

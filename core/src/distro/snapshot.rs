@@ -3,6 +3,11 @@
 //! it has loaded one (or the gate times out) it is not ready: it sends no verify and expires
 //! nothing. Records are applied with the revision rules, so a snapshot never deletes or rolls
 //! back anything newer.
+//!
+//! A member that is itself still loading answers `SnapshotUnavailable` instead of serving what
+//! little it has (a starting member would become ready without data, some of which nothing
+//! repairs later, like service settings). When every member answers so (or is DOWN), the whole
+//! cluster is starting and there is nothing to load: the member is ready at once.
 
 use super::SyncKey;
 use crate::io::{Event, Source};
@@ -48,6 +53,8 @@ pub(crate) struct SnapshotState {
     gate: Option<Timestamp>,
     next_session: u64,
     serving: Map<MemberId, Serving>,
+    /// Members that answered `SnapshotUnavailable` in the current pass over the members.
+    refusals: usize,
     /// Ring version whose ownership the node last applied (kept here to keep `Node` small).
     pub seen_ring_version: u64,
 }
@@ -59,6 +66,7 @@ impl SnapshotState {
             gate: None,
             next_session: seed & 0xFFFF_FFFF,
             serving: new_map(seed),
+            refusals: 0,
             seen_ring_version: 0,
         }
     }
@@ -112,6 +120,9 @@ impl Node {
     /// Asks the first reachable peer at or after `from_idx` (in sorted order).
     fn ask_snapshot(&mut self, from_idx: usize) {
         let now = self.now;
+        if from_idx == 0 {
+            self.snapshot.refusals = 0;
+        }
         let found =
             (from_idx..self.members.peers.len()).find(|&i| self.members.peers[i].reachable());
         match found {
@@ -133,6 +144,12 @@ impl Node {
                     frame: encode_frame(&PeerMsg::SnapshotRequest { session, seq: 0 }),
                 });
             }
+            None if self.snapshot.refusals > 0 && self.nobody_to_load_from() => {
+                // Every member is starting too (or DOWN): nobody holds anything to load.
+                self.snapshot.load = Load::Done;
+                self.snapshot.gate = None;
+                self.become_ready(None, 0);
+            }
             None => {
                 self.snapshot.load = Load::Idle {
                     retry_at: now.plus(self.cfg.timings.snapshot_retry),
@@ -140,6 +157,35 @@ impl Node {
             }
         }
         self.schedule_snapshot_timer();
+    }
+
+    /// Whether every peer refused in this pass or is DOWN (off the ring: a member that has been
+    /// unreachable for a while cannot be loaded from anyway).
+    fn nobody_to_load_from(&self) -> bool {
+        let down = self
+            .members
+            .peers
+            .iter()
+            .filter(|p| p.state == crate::io::MemberState::Down)
+            .count();
+        self.snapshot.refusals + down >= self.members.peers.len()
+    }
+
+    /// The member asked is still loading: ask the next one.
+    pub(crate) fn on_snapshot_unavailable(&mut self, from: &MemberId, session: u64) {
+        if let Load::Asking {
+            peer,
+            idx,
+            session: s,
+            ..
+        } = &self.snapshot.load
+        {
+            if peer == from && *s == session {
+                let idx = *idx;
+                self.snapshot.refusals += 1;
+                self.ask_snapshot(idx + 1);
+            }
+        }
     }
 
     /// A link came up: a member waiting for a snapshot source asks at once.
@@ -230,6 +276,14 @@ impl Node {
     /// Serves chunk `seq` of a snapshot to `from`.
     pub(crate) fn on_snapshot_request(&mut self, from: &MemberId, session: u64, seq: u32) {
         let now = self.now;
+        if seq == 0 && !self.ready {
+            self.stats.snapshots_refused += 1;
+            self.emit(Output::Transmit {
+                to: from.clone(),
+                frame: encode_frame(&PeerMsg::SnapshotUnavailable { session }),
+            });
+            return;
+        }
         if seq == 0 {
             let mut keys: Vec<SyncKey> = self
                 .registry

@@ -8,7 +8,7 @@
 //! nanoseconds per client in CPU. Buckets that differ are then verified pair by pair.
 
 use super::SyncKey;
-use crate::io::Source;
+use crate::io::{MemberState, Source};
 use crate::model::{ClientId, MemberId, Revision};
 use crate::node::Node;
 use crate::registry::digest_hash;
@@ -81,6 +81,8 @@ impl Node {
         if !self.ready || self.members.standalone() {
             return;
         }
+        self.hand_back_unverified();
+        self.send_settings_digest();
         let me = self.members.self_id.clone();
         let buckets = bucket_count(self.registry.client_count() + self.registry.tombstones.len());
         let (digests, owned) = self.digests_of(&me, buckets);
@@ -156,6 +158,12 @@ impl Node {
         mismatched: Vec<u32>,
     ) {
         self.sync_peer_alive(from);
+        if !self.ready || round > self.verify_round {
+            // An answer to a round this run never sent (a peer that stalled answers a round of
+            // our previous run after we restarted): listing pairs now would be a verify
+            // before our snapshot is loaded.
+            return;
+        }
         let buckets = bucket_count as usize;
         if buckets == 0
             || buckets > MAX_BUCKETS
@@ -239,6 +247,98 @@ impl Node {
             if ours.is_some() && ours > theirs && self.owns(&id) {
                 self.mark_sync_to(from, SyncKey::Client(id));
             }
+        }
+    }
+}
+
+impl Node {
+    /// Service settings have no responsible member (the last writer wins), so they are not in
+    /// the verify pairs; a digest of them goes with every round instead, and members that
+    /// differ exchange all their settings. Without it a member that missed a setting (a
+    /// restart, a readiness gate that opened without a snapshot) never got it.
+    fn settings_digest(&self) -> u64 {
+        use core::hash::{BuildHasher, Hash, Hasher as _};
+        let h = crate::registry::Hasher::with_seed(0x5e77);
+        let mut acc = 0u64;
+        for (k, e) in &self.registry.services {
+            if let Some(m) = e.meta.as_ref().filter(|m| !m.deleted) {
+                let mut s = h.build_hasher();
+                k.hash(&mut s);
+                m.revision.hash(&mut s);
+                acc = acc.wrapping_add(s.finish());
+            }
+        }
+        acc
+    }
+
+    fn send_settings_digest(&mut self) {
+        let frame = encode_frame(&PeerMsg::SettingsDigest {
+            digest: self.settings_digest(),
+        });
+        for i in 0..self.members.peers.len() {
+            if self.members.peers[i].reachable() {
+                let to = self.members.peers[i].id.clone();
+                self.emit(Output::Transmit {
+                    to,
+                    frame: frame.clone(),
+                });
+            }
+        }
+    }
+
+    /// A peer's settings digest: if it differs, send it every setting held here (deletions
+    /// too); it applies them by revision and, if it holds newer ones, its own round sends
+    /// them back.
+    pub(crate) fn on_settings_digest(&mut self, from: &MemberId, digest: u64) {
+        if !self.ready || digest == self.settings_digest() {
+            return;
+        }
+        self.stats.settings_mismatches += 1;
+        let mut keys: Vec<_> = self
+            .registry
+            .services
+            .iter()
+            .filter(|(_, e)| e.meta.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        for k in keys {
+            self.mark_sync_to(from, SyncKey::Meta(k));
+        }
+    }
+
+    /// Hands replicas that their responsible member has not verified for two verify intervals
+    /// back to it. It lost them (a restart, a snapshot from a member that lacked them) and can
+    /// neither keep nor expire what it does not know; without this they would linger here
+    /// until the replica expiry. The responsible member applies them with the revision rules
+    /// (a newer deletion it holds wins and comes back in its next verify).
+    fn hand_back_unverified(&mut self) {
+        let now = self.now;
+        let stale = self.cfg.timings.verify_interval * 2;
+        if now.since(self.ring_changed_at) < stale {
+            return; // a new owner has not had its verify rounds yet
+        }
+        let mut back: Vec<(MemberId, ClientId)> = Vec::new();
+        for c in self.registry.clients.values() {
+            if c.owned || now.since(c.renewed) < stale {
+                continue;
+            }
+            let owner = match &c.record.id {
+                ClientId::IpPort { ip, port } => self.members.responsible(ip, *port),
+                ClientId::Conn { owner, .. } => owner,
+            };
+            let up = self
+                .members
+                .peer(owner)
+                .is_some_and(|p| p.reachable() && p.state == MemberState::Up);
+            if up {
+                back.push((owner.clone(), c.record.id.clone()));
+            }
+        }
+        back.sort();
+        for (owner, id) in back {
+            self.stats.replicas_handed_back += 1;
+            self.mark_sync_to(&owner, SyncKey::Client(id));
         }
     }
 }

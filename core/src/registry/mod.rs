@@ -370,6 +370,9 @@ impl Registry {
         if changed {
             self.changed.insert(service.clone());
         }
+        // A client registered again after its deletion: its revision continues from the
+        // tombstone's, which must go (a live client and its tombstone would both be verified).
+        self.tombstones.remove(id);
         Ok(changed)
     }
 

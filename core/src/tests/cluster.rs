@@ -161,6 +161,167 @@ fn a_dead_peer_does_not_delay_sync_to_the_others_and_gets_retried() {
     assert_eq!(net.hosts(2, "svc").len(), 1, "the retry delivered it");
 }
 
+/// Found by the simulator: a peer that went DOWN while a sync to it was backing off left an
+/// expired retry deadline behind, so `poll_output` answered `Timeout(now)` forever.
+#[test]
+fn a_down_peer_with_pending_sync_does_not_make_the_node_spin() {
+    let mut net = Net::with(3, no_beat_expiry);
+    let port = port_owned_by(&net, 0);
+    // member 2 hears nothing from member 0: syncs time out (backoff), then pings fail (DOWN)
+    net.filter = Some(Box::new(|from, to, _| !(from == 0 && to == 2)));
+    net.request(0, register("svc", "10.9.9.9", port));
+    for _ in 0..30 {
+        net.run_for(Duration::from_secs(1));
+        let now = net.now;
+        match net.nodes[0].poll_output() {
+            Output::Timeout(d) => assert!(d > now, "deadline {d:?} is not after now {now:?}"),
+            other => panic!("drained node returned {other:?}"),
+        }
+    }
+    assert_eq!(net.nodes[0].members()[2].state, "DOWN");
+    // a change while the peer is DOWN waits for it without a deadline of its own
+    net.request(0, register("svc2", "10.9.9.9", port));
+    let now = net.now;
+    assert!(matches!(net.nodes[0].poll_output(), Output::Timeout(d) if d > now));
+    net.filter = None;
+    net.run_for(Duration::from_secs(10));
+    assert_eq!(
+        net.hosts(2, "svc2").len(),
+        1,
+        "delivered once member 2 is back"
+    );
+}
+
+/// Found by the simulator: a member cut off from the others takes over their clients and,
+/// when one stops beating, marks it unhealthy. That change must not outrank a deregistration
+/// made meanwhile on the other side, or the client comes back everywhere when the split heals.
+#[test]
+fn a_split_member_does_not_resurrect_a_client_deregistered_on_the_other_side() {
+    let mut net = Net::new(3);
+    let port = port_owned_by(&net, 0);
+    net.request(0, register("svc", "10.9.9.9", port));
+    net.run_for(Duration::from_millis(10));
+    net.partition(0, 2, true);
+    net.partition(1, 2, true);
+    net.run_for(Duration::from_secs(12));
+    assert_eq!(
+        net.owner_of_at(2, "10.9.9.9", port),
+        2,
+        "member 2 took over"
+    );
+    let dereg = Request::Deregister {
+        service: svc("svc"),
+        ip: "10.9.9.9".into(),
+        port,
+    };
+    assert_eq!(net.request(0, dereg), Reply::Ok);
+    net.run_for(Duration::from_secs(20));
+    let stale = net.hosts(2, "svc");
+    assert!(
+        stale.len() == 1 && !stale[0].healthy,
+        "member 2 marked its stale copy unhealthy"
+    );
+    net.partition(0, 2, false);
+    net.partition(1, 2, false);
+    for _ in 0..15 {
+        net.run_for(Duration::from_secs(1));
+        for i in 0..2 {
+            assert!(net.hosts(i, "svc").is_empty(), "member {i} shows it again");
+        }
+    }
+    assert!(
+        net.hosts(2, "svc").is_empty(),
+        "the deletion reached member 2"
+    );
+}
+
+/// Found by the simulator: a member that restarts and loads a snapshot lacking one of its
+/// clients never verifies it, so the replicas elsewhere lingered until the replica expiry
+/// (3 minutes) and the members disagreed all that time. Replicas their responsible member
+/// stops verifying are handed back to it, which then expires (or keeps) them as usual.
+#[test]
+fn a_replica_its_restarted_owner_lost_is_handed_back_and_expires() {
+    let mut net = Net::new(3);
+    let port = port_owned_by(&net, 2);
+    // member 0 never hears member 2's changes, so member 2's snapshot (from member 0) lacks them
+    net.filter = Some(Box::new(|from, to, m| {
+        !(from == 2 && to == 0 && matches!(m, PeerMsg::Sync { .. } | PeerMsg::Verify { .. }))
+    }));
+    net.request(2, register("svc", "10.9.9.9", port));
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(net.hosts(1, "svc").len(), 1);
+    net.crash(2);
+    net.run_for(Duration::from_secs(1));
+    net.restart(2, config(3, 2));
+    net.filter = None;
+    net.run_for(Duration::from_secs(2));
+    assert!(net.hosts(2, "svc").is_empty(), "the owner lost it");
+    assert_eq!(net.hosts(1, "svc").len(), 1, "a replica still has it");
+    net.run_for(Duration::from_secs(20));
+    assert!(net.nodes[1].stats().replicas_handed_back >= 1);
+    assert_eq!(net.hosts(2, "svc").len(), 1, "handed back to its owner");
+    net.run_for(Duration::from_secs(40));
+    for i in 0..3 {
+        assert!(
+            net.hosts(i, "svc").is_empty(),
+            "member {i}: expired by its owner"
+        );
+    }
+}
+
+/// Found by the simulator: a client registered again after a deregistration kept its
+/// tombstone next to its live record, so every verify round listed it twice and every peer
+/// answered a mismatch and sent the record back, round after round.
+#[test]
+fn a_client_registered_again_after_its_deletion_drops_its_tombstone() {
+    let mut net = Net::new(3);
+    let port = port_owned_by(&net, 0);
+    let id = ClientId::ip_port("10.9.9.9", port);
+    net.request(0, register("svc", "10.9.9.9", port));
+    let dereg = Request::Deregister {
+        service: svc("svc"),
+        ip: "10.9.9.9".into(),
+        port,
+    };
+    net.request(0, dereg);
+    assert!(net.nodes[0].registry().tombstone(&id).is_some());
+    net.request(0, register("svc", "10.9.9.9", port));
+    assert!(net.nodes[0].registry().tombstone(&id).is_none());
+    net.run_for(Duration::from_secs(11));
+    for i in 0..3 {
+        assert_eq!(net.hosts(i, "svc").len(), 1);
+        assert_eq!(net.nodes[i].stats().verify_mismatches, 0, "member {i}");
+    }
+}
+
+/// Found by the simulator: a member that served a write for a client another member is
+/// responsible for (its link to that member was down for a moment) took itself for the owner
+/// until the ring changed, ran the beat checks on a copy that never gets beats, and marked a
+/// client that kept beating to its real owner unhealthy (or deleted it).
+#[test]
+fn serving_a_write_for_an_unreachable_owner_does_not_make_this_member_its_owner() {
+    let mut net = Net::with(3, |c| c.timings.sync_timeout = Duration::from_secs(1));
+    let port = port_owned_by(&net, 2);
+    net.partition(0, 2, true);
+    assert_eq!(net.request(0, register("svc", "10.9.9.9", port)), Reply::Ok);
+    assert_eq!(net.nodes[0].stats().forwards, 0, "served at member 0");
+    net.run_for(Duration::from_millis(500));
+    net.partition(0, 2, false);
+    for _ in 0..12 {
+        net.run_for(Duration::from_secs(5));
+        net.request(2, beat("svc", "10.9.9.9", port));
+    }
+    for i in 0..3 {
+        let hosts = net.hosts(i, "svc");
+        assert!(
+            hosts.len() == 1 && hosts[0].healthy,
+            "member {i}: {hosts:?}"
+        );
+    }
+    assert_eq!(net.nodes[0].stats().instances_unhealthy, 0);
+    assert_eq!(net.nodes[0].stats().instances_expired, 0);
+}
+
 #[test]
 fn verify_renews_replicas_past_the_expiry_time() {
     let mut net = Net::new(2);
@@ -277,6 +438,89 @@ fn a_starting_member_is_not_ready_until_its_snapshot_loads() {
                 records: 30
             }
         )));
+}
+
+/// Found by the simulator: a member still loading its own snapshot served what little it had
+/// to another starting member, which became ready without the data (and never got service
+/// settings back: nothing but a snapshot repairs those). A loading member refuses; the starting
+/// member waits for one that has loaded.
+#[test]
+fn a_member_still_loading_refuses_to_serve_a_snapshot() {
+    let mut net = Net::with(3, no_beat_expiry);
+    assert!(
+        (0..3).all(|i| net.nodes[i].is_ready()),
+        "a cluster starting together"
+    );
+    for p in 0..10u16 {
+        net.request(0, register("svc", "10.2.2.2", 100 + p));
+    }
+    let create = Request::CreateService {
+        service: svc("svc"),
+        protect_threshold: 0.5,
+        metadata: Default::default(),
+    };
+    assert_eq!(net.request(0, create), Reply::Ok);
+    net.run_for(Duration::from_secs(1));
+    net.crash(1);
+    net.crash(2);
+    // member 2 restarts cut off from member 0, while member 1 is still down
+    let mut cfg = config(3, 2);
+    no_beat_expiry(&mut cfg);
+    net.restart(2, cfg);
+    net.partition(0, 2, true);
+    net.run_for(Duration::from_secs(1));
+    // member 1 restarts and cannot load (member 0's chunks never reach it); member 2 asks it
+    net.filter = Some(Box::new(|from, to, m| {
+        !(from == 0 && to == 1 && matches!(m, PeerMsg::SnapshotChunk { .. }))
+    }));
+    let mut cfg = config(3, 1);
+    no_beat_expiry(&mut cfg);
+    net.restart(1, cfg);
+    // (the harness marked 2 -> 1 up while member 1 was down: connect it for real)
+    net.link(2, 1, false);
+    net.link(2, 1, true);
+    net.run_for(Duration::from_secs(3));
+    assert!(
+        !net.nodes[2].is_ready(),
+        "not ready on an incomplete snapshot"
+    );
+    assert!(net.nodes[1].stats().snapshots_refused >= 1);
+    net.partition(0, 2, false);
+    net.run_for(Duration::from_secs(2));
+    assert!(net.nodes[2].is_ready());
+    assert_eq!(net.hosts(2, "svc").len(), 10);
+    assert!(net.nodes[2].registry().service_meta(&svc("svc")).is_some());
+}
+
+/// Found by the simulator: service settings are not in the verify pairs (they have no
+/// responsible member), so a member that missed them (its readiness gate opened without a
+/// snapshot) never got them. A settings digest goes with every verify round now.
+#[test]
+fn a_member_that_missed_service_settings_gets_them_from_the_settings_digest() {
+    let mut net = Net::new(3);
+    let create = Request::CreateService {
+        service: svc("svc"),
+        protect_threshold: 0.5,
+        metadata: Default::default(),
+    };
+    assert_eq!(net.request(0, create), Reply::Ok);
+    net.run_for(Duration::from_secs(1));
+    net.crash(2);
+    net.run_for(Duration::from_secs(1));
+    // member 2 restarts and gets no snapshot: its readiness gate opens without one
+    net.filter = Some(Box::new(|_, to, m| {
+        !(to == 2 && matches!(m, PeerMsg::SnapshotChunk { .. }))
+    }));
+    let mut cfg = config(3, 2);
+    cfg.timings.snapshot_gate = Duration::from_secs(1);
+    net.restart(2, cfg);
+    net.run_for(Duration::from_secs(2));
+    assert!(net.nodes[2].is_ready());
+    assert!(net.nodes[2].registry().service_meta(&svc("svc")).is_none());
+    net.filter = None;
+    net.run_for(Duration::from_secs(11));
+    let meta = net.nodes[2].registry().service_meta(&svc("svc")).cloned();
+    assert_eq!(meta.map(|m| m.protect_threshold), Some(0.5));
 }
 
 #[test]

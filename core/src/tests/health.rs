@@ -248,6 +248,51 @@ fn connection_clients_of_a_dead_member_go_away_before_replica_expiry() {
     assert!(net.hosts(1, "svc").is_empty());
 }
 
+/// Found by the simulator: a member that restarts before the others see it DOWN, and loads a
+/// snapshot that lacks its old connection clients, never deletes them; a member still holding
+/// them kept them for the whole replica expiry. The new boot epoch in its handshake tells the
+/// others those connections are gone.
+#[test]
+fn connection_clients_of_a_restarted_member_go_away_when_its_new_run_shows_up() {
+    let mut net = Net::new(3);
+    // member 0 never hears about member 2's clients (so its snapshot lacks them)
+    net.filter = Some(Box::new(|from, to, m| {
+        !(from == 2 && to == 0 && matches!(m, PeerMsg::Sync { .. } | PeerMsg::Verify { .. }))
+    }));
+    let now = net.now;
+    net.input(
+        2,
+        Input::ConnectionOpened {
+            now,
+            conn: ConnId(9),
+        },
+    )
+    .unwrap();
+    net.client_msg(
+        2,
+        ConnId(9),
+        &ClientMsg::Request {
+            id: RequestId(1),
+            request: register("svc", "10.4.4.4", 1),
+        },
+    )
+    .unwrap();
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(net.hosts(1, "svc").len(), 1);
+    assert!(net.hosts(0, "svc").is_empty());
+    net.crash(2);
+    net.run_for(Duration::from_secs(1));
+    net.restart(2, config(3, 2));
+    net.run_for(Duration::from_secs(12));
+    assert_eq!(net.nodes[1].members()[2].state, "UP", "never seen DOWN");
+    for i in 0..3 {
+        assert!(
+            net.hosts(i, "svc").is_empty(),
+            "member {i} dropped the old run's client"
+        );
+    }
+}
+
 #[test]
 fn native_subscribers_get_the_first_change_at_once_and_the_rest_merged_per_window() {
     let mut net = Net::new(2);

@@ -331,6 +331,12 @@ impl Net {
             .hosts
     }
 
+    /// Index of the member responsible for ip:port as member `at` sees it.
+    pub fn owner_of_at(&self, at: usize, ip: &str, port: u16) -> usize {
+        let m = self.nodes[at].responsible_member(ip, port).clone();
+        self.ids.iter().position(|x| *x == m).unwrap()
+    }
+
     /// Index of the member responsible for ip:port.
     pub fn owner_of(&self, ip: &str, port: u16) -> usize {
         let m = self.nodes[0].responsible_member(ip, port).clone();

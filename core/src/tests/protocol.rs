@@ -222,3 +222,37 @@ fn re_registering_an_identical_instance_keeps_replicas_consistent() {
     net.run_for(core::time::Duration::from_secs(6));
     assert_eq!(net.nodes[0].stats().verify_mismatches, 0);
 }
+
+/// Found by the simulator: a peer that stalled answered a verify round of this member's
+/// previous run after it restarted; the new run, still loading its snapshot, answered with
+/// its pairs: a verify before it was ready (alibaba/nacos#8436).
+#[test]
+fn a_verify_answer_for_a_round_not_sent_by_this_run_is_ignored() {
+    let mut n = node();
+    assert!(!n.is_ready());
+    let port = (1000..2000)
+        .find(|&p| n.responsible_member("10.6.6.6", p) == &ids(2)[0])
+        .unwrap();
+    feed(&mut n, &sync(1, vec![client(port, "a", 5)]));
+    let reply = encode_frame(&PeerMsg::VerifyDigestReply {
+        round: 32,
+        bucket_count: 1,
+        mismatched: vec![0],
+    });
+    n.handle_input(Input::PeerFrame {
+        now: n.now(),
+        conn: PEER,
+        frame: &reply[4..],
+    })
+    .unwrap();
+    loop {
+        match n.poll_output() {
+            Output::Timeout(_) => break,
+            Output::Transmit { frame, .. } => {
+                let msg: PeerMsg = crate::wire::decode_payload(&frame[4..]).unwrap();
+                assert!(!matches!(msg, PeerMsg::Verify { .. }), "verified: {msg:?}");
+            }
+            _ => {}
+        }
+    }
+}

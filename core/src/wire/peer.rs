@@ -127,4 +127,16 @@ pub enum PeerMsg {
         /// The differing buckets.
         mismatched: Vec<u32>,
     },
+    /// Answer to a `SnapshotRequest` from a member that is itself still loading (it would
+    /// serve an incomplete snapshot): ask another member.
+    SnapshotUnavailable {
+        /// The session asked for.
+        session: u64,
+    },
+    /// With every verify round: a digest of the live service settings the sender holds. A
+    /// receiver holding different ones sends all of its settings back (newest revision wins).
+    SettingsDigest {
+        /// Order-independent hash of every live setting's service and revision.
+        digest: u64,
+    },
 }
