@@ -101,7 +101,8 @@ pub struct Timings {
     pub snapshot_gate: Duration,
     /// A forwarded write not answered within this fails.
     pub forward_timeout: Duration,
-    /// Changes to a service are merged for this long before subscribers are pushed.
+    /// Changes to a service are merged for this long: a change to a service not pushed within
+    /// the window is pushed at once, later ones wait until the window since that push ends.
     pub push_window: Duration,
     /// A UDP push not acknowledged within this is sent once more.
     pub push_ack_timeout: Duration,

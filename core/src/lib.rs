@@ -85,6 +85,7 @@ pub mod client;
 mod config;
 mod distro;
 mod error;
+pub mod fuzzing;
 mod health;
 pub mod http;
 mod io;

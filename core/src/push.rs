@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::io::{Output, PushTarget, Source};
 use crate::model::{ConnId, ServiceKey};
 use crate::node::Node;
-use crate::registry::{new_map, new_set, Map, Set};
+use crate::registry::{new_map, Map};
 use crate::request::ServiceView;
 use crate::time::{Timer, Timestamp};
 use std::collections::VecDeque;
@@ -28,6 +28,8 @@ struct UdpSub {
 struct Subscribers {
     native: Vec<(ConnId, String)>,
     udp: Vec<UdpSub>,
+    /// When this service was last pushed (the merge window runs from there).
+    last_push: Option<Timestamp>,
 }
 
 #[derive(Debug)]
@@ -44,7 +46,8 @@ struct PendingAck {
 pub(crate) struct PushState {
     subs: Map<ServiceKey, Subscribers>,
     count: usize,
-    pending: Set<ServiceKey>,
+    /// Changed services and when each is due to be pushed.
+    pending: Map<ServiceKey, Timestamp>,
     acks: VecDeque<PendingAck>,
     next_ack: u64,
     ack_timeout: core::time::Duration,
@@ -55,7 +58,7 @@ impl PushState {
         PushState {
             subs: new_map(seed),
             count: 0,
-            pending: new_set(seed ^ 1),
+            pending: new_map(seed ^ 1),
             acks: VecDeque::new(),
             next_ack: 0,
             ack_timeout: core::time::Duration::from_secs(10),
@@ -190,26 +193,45 @@ impl Node {
         if self.registry.changed.is_empty() {
             return;
         }
-        let mut any = false;
+        let window = self.cfg.timings.push_window;
+        let mut earliest = Timestamp::NEVER;
         for service in self.registry.changed.drain() {
             self.views.invalidate(&service);
-            if self.push.subs.contains_key(&service) {
-                self.push.pending.insert(service);
-                any = true;
-            }
+            let Some(subs) = self.push.subs.get(&service) else {
+                continue;
+            };
+            // Leading edge: a service not pushed within the window goes out at once; changes
+            // after that merge until the window since its last push ends.
+            let due = subs.last_push.map_or(now, |t| t.plus(window).max(now));
+            let due = *self.push.pending.entry(service).or_insert(due);
+            earliest = earliest.min(due);
         }
-        if any {
-            self.timers
-                .set_earliest(Timer::PushFlush, now.plus(self.cfg.timings.push_window));
+        if earliest != Timestamp::NEVER {
+            self.timers.set_earliest(Timer::PushFlush, earliest);
         }
     }
 
     /// Pushes every merged change to its subscribers.
     pub(crate) fn flush_pushes(&mut self) {
         let now = self.now;
-        let mut services: Vec<ServiceKey> = self.push.pending.drain().collect();
+        let mut services: Vec<ServiceKey> = self
+            .push
+            .pending
+            .iter()
+            .filter(|(_, due)| **due <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
         services.sort();
+        for s in &services {
+            self.push.pending.remove(s);
+        }
+        if let Some(next) = self.push.pending.values().min() {
+            self.timers.set_earliest(Timer::PushFlush, *next);
+        }
         for service in services {
+            if let Some(subs) = self.push.subs.get_mut(&service) {
+                subs.last_push = Some(now);
+            }
             let Some(subs) = self.push.subs.get(&service) else {
                 continue;
             };

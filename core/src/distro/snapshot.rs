@@ -144,8 +144,11 @@ impl Node {
                     frame: encode_frame(&PeerMsg::SnapshotRequest { session, seq: 0 }),
                 });
             }
-            None if self.snapshot.refusals > 0 && self.nobody_to_load_from() => {
-                // Every member is starting too (or DOWN): nobody holds anything to load.
+            None if self.members.peers.is_empty()
+                || (self.snapshot.refusals > 0 && self.nobody_to_load_from()) =>
+            {
+                // No member is left (a membership change made this one standalone), or every
+                // member is starting too (or DOWN): nobody holds anything to load.
                 self.snapshot.load = Load::Done;
                 self.snapshot.gate = None;
                 self.become_ready(None, 0);

@@ -572,6 +572,29 @@ fn the_readiness_gate_opens_after_its_timeout_without_a_snapshot() {
     assert!(net.nodes[1].is_ready());
 }
 
+/// Found by the `cluster` fuzz target: a starting member whose only peer was removed from the
+/// member list stayed not ready until the gate, and so expired nothing (the removed member's
+/// connection clients lingered).
+#[test]
+fn a_starting_member_left_without_peers_is_ready_at_its_next_attempt() {
+    let mut n = Node::new(config(2, 0), Timestamp::ZERO);
+    let drain = |n: &mut Node| while !matches!(n.poll_output(), Output::Timeout(_)) {};
+    n.handle_input(Input::Timeout(Timestamp::ZERO)).unwrap();
+    drain(&mut n);
+    assert!(
+        !n.is_ready(),
+        "the peer was never reachable, so it holds data"
+    );
+    let now = Timestamp::from_millis(1_000);
+    let members = vec![n.config().self_id.clone()];
+    n.handle_input(Input::SetMembers { now, members }).unwrap();
+    drain(&mut n);
+    let retry = now.plus(Timings::default().snapshot_retry);
+    n.handle_input(Input::Timeout(retry)).unwrap();
+    drain(&mut n);
+    assert!(n.is_ready(), "standalone now: nothing to load");
+}
+
 #[test]
 fn members_turn_suspicious_then_down_and_responsibility_moves() {
     let mut net = Net::new(3);

@@ -294,7 +294,7 @@ fn connection_clients_of_a_restarted_member_go_away_when_its_new_run_shows_up() 
 }
 
 #[test]
-fn native_subscribers_get_one_merged_push_per_window() {
+fn native_subscribers_get_the_first_change_at_once_and_the_rest_merged_per_window() {
     let mut net = Net::new(2);
     net.open_native(1, ConnId(9));
     net.native_request(
@@ -308,14 +308,29 @@ fn native_subscribers_get_one_merged_push_per_window() {
     assert!(
         matches!(net.replies.last(), Some((1, ConnId(9), RequestId(1), Reply::Service(v))) if v.hosts.is_empty())
     );
+    let start = net.now;
     for p in 0..5 {
         net.request(0, register("svc", "10.5.5.5", 100 + p));
     }
     net.run_for(Duration::from_millis(200));
     let pushes: Vec<_> = net.pushes.iter().filter(|p| p.0 == 1).collect();
-    assert_eq!(pushes.len(), 1, "five changes, one push");
+    assert_eq!(
+        pushes.len(),
+        2,
+        "the first change at once, the other four merged into one push"
+    );
     assert_eq!(pushes[0].2, PushTarget::Conn(ConnId(9)));
-    assert_eq!(pushes[0].3.hosts.len(), 5);
+    assert!(
+        pushes[0].1.since(start) < Duration::from_millis(5),
+        "the first push is not held back"
+    );
+    assert_eq!(pushes[0].3.hosts.len(), 1);
+    assert_eq!(pushes[1].3.hosts.len(), 5);
+    let gap = pushes[1].1.since(pushes[0].1);
+    assert!(
+        gap >= Duration::from_millis(50) && gap < Duration::from_millis(55),
+        "merged for the 50 ms window: {gap:?}"
+    );
     // unsubscribe stops pushes
     net.native_request(
         1,
@@ -327,7 +342,7 @@ fn native_subscribers_get_one_merged_push_per_window() {
     );
     net.request(0, register("svc", "10.5.5.5", 200));
     net.run_for(Duration::from_millis(200));
-    assert_eq!(net.pushes.iter().filter(|p| p.0 == 1).count(), 1);
+    assert_eq!(net.pushes.iter().filter(|p| p.0 == 1).count(), 2);
 }
 
 #[test]
