@@ -207,9 +207,8 @@ impl Sim {
                 let inc = cl.incarnation;
                 self.trace
                     .note(now, format_args!("ip{c} starts incarnation {inc}"));
-                if inc == 1 {
-                    self.udp_start(c);
-                }
+                // A (re)started application lists its watched service afresh.
+                self.udp_start(c);
                 self.ip[c as usize].member = self.pick_member(ClientRef::Ip(c));
                 self.ip_send(c);
             }

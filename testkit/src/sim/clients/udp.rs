@@ -31,6 +31,7 @@ impl Sim {
             return;
         };
         w.gen += 1;
+        w.view = None;
         let gen = w.gen;
         self.after(Duration::ZERO, Ev::Ip(c, IpEv::Poll(gen)));
     }
