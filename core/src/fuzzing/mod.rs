@@ -12,7 +12,9 @@
 //! | [`http`] | bytes on a v1 HTTP connection | no panic; bounded buffering; every accepted request answered once, with a well-formed response |
 //! | [`node`] | a script of inputs to three nodes | every drain ends in `Timeout`; held state within [`Limits`]; every request answered exactly once; determinism |
 //!
-//! Inputs are read with [`ByteReader`], which never fails: a short input just makes zeros.
+//! Inputs are read with [`ByteReader`], which never fails: a short input just makes zeros. The
+//! fourth target, `cluster`, drives the deterministic simulator and lives beside it in
+//! `distro_testkit::fuzzing`.
 
 mod frame;
 mod gen;
