@@ -600,6 +600,10 @@ pub fn run(config: ServerConfig) -> Result<(), RunError> {
     let mut server = Server::bind(config)?;
     let addrs = server.local_addrs()?;
     tracing::info!(%addrs, members = server.config.node.members.len(), "listening");
-    eprintln!("distrod listening {addrs}");
+    // One write, so a reader never sees half of the line (stderr is unbuffered).
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("distrod listening {addrs}\n").as_bytes(),
+    );
     server.run()
 }

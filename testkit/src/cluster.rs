@@ -314,7 +314,9 @@ impl Cluster {
             let this_run = text
                 .rfind("==== testkit: starting member")
                 .map_or(text.as_str(), |at| &text[at..]);
-            if let Some(line) = this_run
+            // Only a whole line counts: the process may still be writing it.
+            let complete = &this_run[..this_run.rfind('\n').map_or(0, |n| n + 1)];
+            if let Some(line) = complete
                 .lines()
                 .find(|l| l.starts_with("distrod listening "))
             {

@@ -257,18 +257,7 @@ impl Node {
     /// differ exchange all their settings. Without it a member that missed a setting (a
     /// restart, a readiness gate that opened without a snapshot) never got it.
     fn settings_digest(&self) -> u64 {
-        use core::hash::{BuildHasher, Hash, Hasher as _};
-        let h = crate::registry::Hasher::with_seed(0x5e77);
-        let mut acc = 0u64;
-        for (k, e) in &self.registry.services {
-            if let Some(m) = e.meta.as_ref().filter(|m| !m.deleted) {
-                let mut s = h.build_hasher();
-                k.hash(&mut s);
-                m.revision.hash(&mut s);
-                acc = acc.wrapping_add(s.finish());
-            }
-        }
-        acc
+        self.registry.settings_fingerprint()
     }
 
     fn send_settings_digest(&mut self) {

@@ -231,6 +231,15 @@ impl Registry {
             c.record.revision.hash(&mut s);
             acc = acc.wrapping_add(s.finish());
         }
+        acc.wrapping_add(self.settings_fingerprint())
+    }
+
+    /// An order-independent fingerprint of every live service setting and its revision (what
+    /// members compare to repair settings, which have no responsible member).
+    pub(crate) fn settings_fingerprint(&self) -> u64 {
+        use core::hash::{BuildHasher, Hash, Hasher as _};
+        let h = Hasher::with_seed(0x5e77);
+        let mut acc = 0u64;
         for (k, e) in &self.services {
             if let Some(m) = e.meta.as_ref().filter(|m| !m.deleted) {
                 let mut s = h.build_hasher();
