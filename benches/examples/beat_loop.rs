@@ -2,7 +2,7 @@
 //! 1,000 instances in a standalone node, then handles `BEATS` (default 5,000,000) light beats
 //! round robin, and prints the time per beat. The requests are built before the timed loop.
 use distro_benches::fixtures::*;
-use distro_core::{Input, Instance, Request, RequestId};
+use distro_core::{Instance, Request};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -36,15 +36,7 @@ fn main() {
         .collect();
     let start = Instant::now();
     for (i, request) in requests.drain(..).enumerate() {
-        let now = node.now();
-        node.handle_input(Input::Request {
-            now,
-            conn: CLIENT_CONN,
-            id: RequestId(i as u64),
-            request,
-        })
-        .expect("beat");
-        drain(&mut node);
+        request_in(&mut node, i as u64, request);
     }
     let elapsed = start.elapsed();
     println!(

@@ -21,19 +21,7 @@ fn corpus_dir(target: &str) -> PathBuf {
 
 /// Runs every file of the target's corpus; fails naming the file that panicked.
 fn replay(target: &str, run: fn(&[u8])) {
-    let dir = corpus_dir(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("a directory entry").path())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no corpus in {}", dir.display());
-    for file in &files {
-        let data = std::fs::read(file).expect("a corpus file");
-        if std::panic::catch_unwind(|| run(&data)).is_err() {
-            panic!("{target} failed on {}", file.display());
-        }
-    }
+    distro_core::fuzzing::replay_corpus(&corpus_dir(target), run);
 }
 
 #[test]

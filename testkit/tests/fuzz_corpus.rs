@@ -14,19 +14,7 @@ fn corpus_dir() -> PathBuf {
 
 #[test]
 fn cluster_corpus() {
-    let dir = corpus_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("a directory entry").path())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no corpus in {}", dir.display());
-    for file in &files {
-        let data = std::fs::read(file).expect("a corpus file");
-        if std::panic::catch_unwind(|| fuzzing::cluster(&data)).is_err() {
-            panic!("cluster failed on {}", file.display());
-        }
-    }
+    distro_core::fuzzing::replay_corpus(&corpus_dir(), fuzzing::cluster);
 }
 
 /// Seeds in the layout of [`fuzzing::config`]: seed (2 bytes), members, duration, knobs,

@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, Throughput};
 use distro_benches::fixtures::*;
-use distro_core::{Input, Instance, Node, Request, RequestId};
+use distro_core::{Instance, Node, Request};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -42,15 +42,7 @@ fn run(b: &mut criterion::Bencher<'_>, node: &mut Node, requests: &[Request]) {
     b.iter(|| {
         let request = requests[i % requests.len()].clone();
         i += 1;
-        let now = node.now();
-        node.handle_input(Input::Request {
-            now,
-            conn: CLIENT_CONN,
-            id: RequestId(i as u64),
-            request,
-        })
-        .expect("beat");
-        black_box(drain(node))
+        black_box(request_in(node, i as u64, request))
     });
 }
 

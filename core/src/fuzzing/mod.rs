@@ -140,3 +140,21 @@ pub(crate) fn drain(node: &mut Node) -> Vec<Output> {
         }
     }
 }
+
+/// Runs every file in `dir` through `run` (the same function a fuzz target calls), in name
+/// order; panics naming the file that failed, or if `dir` holds no file. The corpus replay tests
+/// of every crate use it, so CI covers committed corpora without nightly features.
+pub fn replay_corpus(dir: &std::path::Path, run: fn(&[u8])) {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no corpus in {}", dir.display());
+    for file in &files {
+        let data = std::fs::read(file).expect("a corpus file");
+        if std::panic::catch_unwind(|| run(&data)).is_err() {
+            panic!("{} failed", file.display());
+        }
+    }
+}
