@@ -7,7 +7,7 @@ use distro_benches::load::propagation::{self, PropagationSpec};
 use distro_benches::load::proto::Protocol;
 use distro_benches::load::server::free_http_port;
 use distro_benches::load::{build_report, run_load};
-use distro_cli::ServerConfig;
+use distro_host::ServerConfig;
 use distro_mio::Server;
 use std::net::SocketAddr;
 use std::sync::mpsc;

@@ -1,9 +1,10 @@
 //! # distro-mio: a `distrod` member on one `mio::Poll` loop
 //!
-//! The runtime does only I/O. It accepts and reads sockets, frames what it reads, gives the
-//! [`Node`](distro_core::Node) one [`Input`](distro_core::Input) at a time, drains
-//! `poll_output` after every input, writes what the node returns, and sleeps in `Poll::poll`
-//! until the earliest of the node's `Output::Timeout` and its own I/O deadlines.
+//! The runtime only moves bytes. It accepts and reads sockets and hands what it reads to a
+//! [`distro_host::Host`] (which frames it, decides with the [`Node`](distro_core::Node) and
+//! routes the answers), writes what the host hands back, and sleeps in `Poll::poll` until the
+//! host's next deadline. Sockets are registered edge-triggered; `WRITABLE` interest is held
+//! only while bytes wait.
 //!
 //! | socket | what it carries |
 //! |---|---|
@@ -12,9 +13,9 @@
 //! | peer (9849) | incoming links of other members (read-only); outgoing links are made to theirs |
 //! | UDP (HTTP IP, any port) | v1 push packets out, acknowledgements in |
 //!
-//! Every connection has a [`mio::Token`] whose number is its node `ConnId`; numbers are
-//! never reused. Write buffers are bounded: a client that does not read is closed, a peer
-//! link that does not drain is dropped and reconnected (the node resends).
+//! Every connection has a [`mio::Token`] whose number is its host `ConnId`; numbers are
+//! never reused. Write buffers (in the host) are bounded: a client that does not read is
+//! closed, a peer link that does not drain is dropped and reconnected (the node resends).
 //!
 //! ## Running
 //!
@@ -30,21 +31,12 @@
 //! SIGTERM stop it with exit status 0; a socket that cannot be bound exits with 1, a bad
 //! command line or config file with 2.
 //!
-//! [`Client`] is a blocking client of the native protocol that registers its instances again
-//! on a new connection after the old one broke.
+//! [`Client`] (from `distro-host`) is a blocking client of the native protocol that registers
+//! its instances again on a new connection after the old one broke.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod buffer;
-mod client;
-mod clock;
-mod conn;
-mod links;
-mod outputs;
-mod serve_frames;
-mod serve_http;
 mod server;
 
-pub use client::{Client, ClientError};
-pub use clock::Clock;
-pub use server::{run, BoundAddrs, RunError, RuntimeStats, Server};
+pub use distro_host::{Client, ClientError, Clock, RuntimeStats};
+pub use server::{run, BoundAddrs, RunError, Server};

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let config = match distro_cli::ServerConfig::from_env() {
+    let config = match distro_host::ServerConfig::from_env() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("distrod: {e}");

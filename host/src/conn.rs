@@ -1,21 +1,21 @@
-//! Accepted connections: HTTP, native clients, and incoming peer links.
+//! The host's connections: what speaks on each, its buffers and deadlines.
 
-use crate::buffer::WriteBuf;
+use crate::buffer::OutBuf;
 use distro_core::wire::FrameDecoder;
 use distro_core::{RequestId, Timestamp};
-use mio::net::TcpStream;
 use std::net::SocketAddr;
 
-/// One accepted connection.
+/// One connection of the runtime's, known to the host by its [`ConnId`](distro_core::ConnId).
 #[derive(Debug)]
 pub(crate) struct Conn {
-    pub stream: TcpStream,
     pub peer_addr: SocketAddr,
-    pub out: WriteBuf,
-    /// Whether `WRITABLE` interest is registered (only while `out` is not empty).
-    pub writable: bool,
+    pub out: OutBuf,
+    /// An [`Action::Write`](crate::Action::Write) was given and its bytes are not all taken.
+    pub write_announced: bool,
     /// Last read or write progress.
     pub last_activity: Timestamp,
+    /// A close is scheduled: nothing more read from it is processed.
+    pub closing: bool,
     pub kind: ConnKind,
 }
 
@@ -28,12 +28,14 @@ pub(crate) enum ConnKind {
     Native(FrameDecoder),
     /// Frames from another member's outgoing link (read-only).
     PeerIn(FrameDecoder),
+    /// This member's outgoing link to peer link `usize` (write-only; what is read is dropped).
+    PeerOut(usize),
 }
 
 impl ConnKind {
     /// Whether the node knows this connection (and must hear that it closed).
     pub fn known_to_node(&self) -> bool {
-        !matches!(self, ConnKind::Http(_))
+        matches!(self, ConnKind::Native(_) | ConnKind::PeerIn(_))
     }
 
     /// A short name for logs.
@@ -42,6 +44,7 @@ impl ConnKind {
             ConnKind::Http(_) => "http",
             ConnKind::Native(_) => "native",
             ConnKind::PeerIn(_) => "peer",
+            ConnKind::PeerOut(_) => "link",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! # distro-cli: the command line and config file of every `distrod` binary
+//! The command line and config file of every `distrod` binary.
 //!
 //! One place parses flags and the optional TOML file into a [`ServerConfig`], so that all
 //! runtimes take the same options. Flags override the file; the file overrides the defaults.
@@ -13,12 +13,11 @@
 //!   `[timings] beat_timeout_ms = 15000` and `[limits] max_clients = 1000`.
 //!
 //! ```
-//! let cfg = distro_cli::ServerConfig::parse_from(["distrod", "--http", "127.0.0.1:18848",
+//! let cfg = distro_host::ServerConfig::parse_from(["distrod", "--http", "127.0.0.1:18848",
 //!     "--members", "127.0.0.1:18848,127.0.0.1:18858", "--timing", "verify_interval=1000"]).unwrap();
 //! assert_eq!(cfg.peer.port(), 19849);
 //! assert_eq!(cfg.peers[0].1.port(), 19859);
 //! ```
-#![forbid(unsafe_code)]
 
 mod file;
 pub mod tuning;

@@ -1,20 +1,16 @@
-//! Carrying out the node's outputs.
+//! Carrying out the node's outputs: replies to the connection that asked, frames to peer
+//! links, pushes to native connections or UDP, probes and closes.
 
 use crate::conn::ConnKind;
-use crate::server::{Server, Work};
+use crate::host::{Action, Host};
 use distro_core::http;
 use distro_core::wire::{encode_frame, ServerMsg};
 use distro_core::{ConnId, Event, Output, PushTarget, Reply, RequestId, ServiceView};
-use mio::Token;
 use std::sync::Arc;
 
-fn token_of(conn: ConnId) -> Option<Token> {
-    usize::try_from(conn.0).ok().map(Token)
-}
-
-impl Server {
+impl Host {
     /// Polls the node until `Output::Timeout`, doing what each output says. Anything that
-    /// would feed the node again is queued as [`Work`].
+    /// would feed the node again is queued as work.
     pub(crate) fn drain(&mut self) {
         loop {
             match self.node.poll_output() {
@@ -33,48 +29,38 @@ impl Server {
                     to: PushTarget::Udp { addr, ack },
                     view,
                 } => {
-                    let packet = http::render_udp_push(&view, ack, self.clock.epoch_ms());
-                    if let Err(e) = self.udp.send_to(&packet, addr) {
-                        // UDP is best effort; the node resends unacknowledged pushes
-                        tracing::debug!(%addr, error = %e, "udp push not sent");
-                    }
+                    let data = http::render_udp_push(&view, ack, self.clock.epoch_ms());
+                    self.actions.push_back(Action::SendTo { addr, data });
                 }
                 Output::Probe { conn } => {
-                    if let Some(token) = self.native_token(conn) {
+                    if self.is_native(conn) {
                         let frame = encode_frame(&ServerMsg::Probe);
-                        self.send(token, &frame);
+                        self.send(conn, &frame);
                     }
                 }
-                Output::Close { conn } => {
-                    if let Some(token) = token_of(conn) {
-                        self.work
-                            .push_back(Work::Close(token, "closed by the node"));
-                    }
-                }
+                Output::Close { conn } => self.schedule_close(conn, "closed by the node"),
                 Output::Event(event) => log_event(event),
             }
         }
     }
 
-    fn native_token(&self, conn: ConnId) -> Option<Token> {
-        let token = token_of(conn)?;
-        match self.conns.get(&token)?.kind {
-            ConnKind::Native(_) => Some(token),
-            _ => None,
-        }
+    fn is_native(&self, conn: ConnId) -> bool {
+        matches!(
+            self.conns.get(&conn).map(|c| &c.kind),
+            Some(ConnKind::Native(_))
+        )
     }
 
     fn reply(&mut self, conn: ConnId, id: RequestId, mut reply: Reply) {
-        let Some(token) = token_of(conn) else { return };
         if let Reply::Prometheus(text) = &mut reply {
-            // The node's counters, then what this runtime rejected before the node saw it.
+            // The node's counters, then what the host rejected before the node saw it.
             self.stats.append_prometheus(text);
         }
-        match self.conns.get(&token).map(|c| &c.kind) {
-            Some(ConnKind::Http(_)) => self.http_reply(token, id, &reply),
+        match self.conns.get(&conn).map(|c| &c.kind) {
+            Some(ConnKind::Http(_)) => self.http_reply(conn, id, &reply),
             Some(ConnKind::Native(_)) => {
                 let frame = encode_frame(&ServerMsg::Reply { id, reply });
-                self.send(token, &frame);
+                self.send(conn, &frame);
             }
             // The connection closed while its request was being answered.
             _ => tracing::debug!(conn = conn.0, ?id, "reply to a closed connection dropped"),
@@ -82,9 +68,9 @@ impl Server {
     }
 
     fn push_native(&mut self, conn: ConnId, view: Arc<ServiceView>) {
-        let Some(token) = self.native_token(conn) else {
+        if !self.is_native(conn) {
             return;
-        };
+        }
         // One change pushes the same view to every subscriber: encode it once per drain.
         let frame = match &self.push_cache {
             Some((cached, frame)) if Arc::ptr_eq(cached, &view) => frame.clone(),
@@ -94,7 +80,7 @@ impl Server {
                 frame
             }
         };
-        self.send(token, &frame);
+        self.send(conn, &frame);
     }
 }
 
