@@ -278,8 +278,9 @@ pub fn hello(member: &MemberId) -> Hello {
     Hello {
         cluster: "distro".into(),
         member: member.clone(),
-        version: 1,
+        version: distro_core::wire::PEER_PROTOCOL_VERSION,
         epoch: 1,
+        shards: 1,
     }
 }
 

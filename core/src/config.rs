@@ -10,9 +10,16 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// This member's address `ip:port` (its identity on the responsibility ring).
     pub self_id: MemberId,
-    /// Every member of the cluster, this one included or not (it is added). Empty or only
-    /// `self_id` means standalone.
+    /// Every process of the cluster by its HTTP address, this one included or not (it is
+    /// added). Empty or only `self_id` means standalone. Each process counts as many members
+    /// as it has shards: this process's from [`Config::shards`], the others' as their
+    /// handshakes announce (1 until then).
     pub members: Vec<MemberId>,
+    /// How many shards (members) this member's process runs, this one included: shard `k` of
+    /// the process at HTTP address `M` is the member [`MemberId::of_shard`]`(M, k)`, and the
+    /// member list names processes (the shards of each are added, see [`Config::members`]).
+    /// 1 for a single-threaded runtime.
+    pub shards: u16,
     /// Cluster name checked in the peer handshake.
     pub cluster_name: String,
     /// Seed of every hash and every random choice of the node.
@@ -28,6 +35,7 @@ impl Default for Config {
         Config {
             self_id: MemberId::new("127.0.0.1:8848"),
             members: Vec::new(),
+            shards: 1,
             cluster_name: "distro".to_string(),
             seed: 0,
             timings: Timings::default(),

@@ -246,6 +246,12 @@ pub enum Event {
         /// Why.
         reason: &'static str,
     },
+    /// The member list changed: a `SetMembers`, or a process announced another shard count.
+    /// Hosts open links to the new members and close those to members that left.
+    MembersChanged {
+        /// Every other member now.
+        members: Vec<MemberId>,
+    },
     /// A replica was dropped because its responsible member stopped renewing it.
     ReplicaExpired {
         /// The client id.

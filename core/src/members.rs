@@ -3,6 +3,7 @@
 use crate::io::MemberState;
 use crate::model::{java_string_hash, MemberId};
 use crate::time::Timestamp;
+use std::collections::BTreeMap;
 
 /// What this member knows about one peer.
 #[derive(Debug)]
@@ -42,6 +43,11 @@ impl Peer {
 }
 
 /// The member list and the responsibility ring.
+///
+/// The configured list names processes; a process of `n` shards is `n` members (see
+/// [`MemberId::of_shard`]). This process's shard count is configured; another's is learned
+/// from the handshakes of its shards, so that every member computes the responsibility hash
+/// over the same `processes × shards` ring once the handshakes went round.
 #[derive(Debug)]
 pub(crate) struct Members {
     pub self_id: MemberId,
@@ -51,15 +57,24 @@ pub(crate) struct Members {
     ring: Vec<MemberId>,
     /// Bumped whenever the ring changes.
     pub ring_version: u64,
+    /// The configured list (processes, or members named by shard).
+    listed: Vec<MemberId>,
+    /// Shards of this member's process.
+    own_shards: u16,
+    /// Shard counts other processes announced, by process.
+    announced: BTreeMap<String, u16>,
 }
 
 impl Members {
-    pub fn new(self_id: MemberId, list: &[MemberId]) -> Self {
+    pub fn new(self_id: MemberId, list: &[MemberId], own_shards: u16) -> Self {
         let mut m = Members {
             self_id,
             peers: Vec::new(),
             ring: Vec::new(),
             ring_version: 0,
+            listed: Vec::new(),
+            own_shards: own_shards.max(1),
+            announced: BTreeMap::new(),
         };
         m.set_list(list);
         m
@@ -70,12 +85,62 @@ impl Members {
         self.peers.is_empty()
     }
 
-    /// Replaces the member list, keeping the state of members that stay.
+    /// Replaces the configured list, keeping the state of members that stay.
     pub fn set_list(&mut self, list: &[MemberId]) {
-        let mut ids: Vec<MemberId> = list
+        self.listed = list.to_vec();
+        self.expand();
+    }
+
+    /// Records that the process `machine` runs `shards` shards, as one of its handshakes said;
+    /// returns whether the member list changed. Only processes of the configured list count,
+    /// and this process's own count is not taken from others.
+    pub fn learn_shards(&mut self, machine: &str, shards: u16) -> bool {
+        let shards = shards.max(1);
+        if machine == self.self_id.machine()
+            || !self.listed.iter().any(|m| m.machine() == machine)
+            || self.announced.get(machine).copied().unwrap_or(1) == shards
+        {
+            return false;
+        }
+        self.announced.insert(machine.to_string(), shards);
+        let before: Vec<MemberId> = self.peers.iter().map(|p| p.id.clone()).collect();
+        self.expand();
+        self.peers.iter().map(|p| &p.id).ne(before.iter())
+    }
+
+    /// Whether `id` may be a member: it is one, or it is a shard of a configured process.
+    pub fn may_be_member(&self, id: &MemberId) -> bool {
+        self.peer(id).is_some() || self.listed.iter().any(|m| m.machine() == id.machine())
+    }
+
+    /// Whether `id` is another shard of this member's process.
+    pub fn is_sibling(&self, id: &MemberId) -> bool {
+        *id != self.self_id && id.machine() == self.self_id.machine()
+    }
+
+    /// Whether this member's process has other shards.
+    pub fn has_siblings(&self) -> bool {
+        self.own_shards > 1
+    }
+
+    /// Rebuilds `peers` from the configured list and the shard counts.
+    fn expand(&mut self) {
+        let own = self.self_id.machine().to_string();
+        let mut counts: BTreeMap<&str, u16> = BTreeMap::new();
+        if !self.listed.is_empty() || self.own_shards > 1 {
+            counts.insert(&own, self.own_shards);
+        }
+        for m in &self.listed {
+            let announced = self.announced.get(m.machine()).copied().unwrap_or(1);
+            let c = counts.entry(m.machine()).or_insert(announced);
+            if m.machine() != own {
+                *c = (*c).max(m.shard().saturating_add(1));
+            }
+        }
+        let mut ids: Vec<MemberId> = counts
             .iter()
-            .filter(|m| **m != self.self_id)
-            .cloned()
+            .flat_map(|(m, n)| (0..*n).map(move |k| MemberId::of_shard(m, k)))
+            .filter(|m| *m != self.self_id)
             .collect();
         ids.sort();
         ids.dedup();
@@ -245,19 +310,20 @@ mod tests {
     #[test]
     fn responsibility_follows_the_nacos_vectors() {
         // "10.0.0.5:8080" -> index 2 of 3
-        let m = Members::new(MemberId::new("a:1"), &ids(&["a:1", "b:1", "c:1"]));
+        let m = Members::new(MemberId::new("a:1"), &ids(&["a:1", "b:1", "c:1"]), 1);
         assert_eq!(m.responsible("10.0.0.5", 8080).as_str(), "c:1");
         assert_eq!(m.responsible("127.0.0.1", 18081).as_str(), "b:1");
         let m = Members::new(
             MemberId::new("a:1"),
             &ids(&["e:1", "d:1", "c:1", "b:1", "a:1"]),
+            1,
         );
         assert_eq!(m.responsible("192.168.1.10", 80).as_str(), "e:1");
     }
 
     #[test]
     fn down_members_leave_the_ring_and_suspicious_ones_stay() {
-        let mut m = Members::new(MemberId::new("a:1"), &ids(&["a:1", "b:1", "c:1"]));
+        let mut m = Members::new(MemberId::new("a:1"), &ids(&["a:1", "b:1", "c:1"]), 1);
         let t = Timestamp::ZERO;
         assert_eq!(m.ping_failed(1, 3, t), Some(MemberState::Suspicious));
         assert!(!m.rebuild_ring());
@@ -280,7 +346,7 @@ mod tests {
 
     #[test]
     fn member_list_changes_keep_known_state() {
-        let mut m = Members::new(MemberId::new("a:1"), &ids(&["a:1", "b:1"]));
+        let mut m = Members::new(MemberId::new("a:1"), &ids(&["a:1", "b:1"]), 1);
         m.peers[0].fails = 2;
         m.set_list(&ids(&["c:1", "b:1", "a:1"]));
         assert_eq!(
@@ -288,6 +354,36 @@ mod tests {
             vec!["b:1", "c:1"]
         );
         assert_eq!(m.peers[0].fails, 2);
+        assert!(!m.standalone());
+    }
+
+    fn peer_ids(m: &Members) -> Vec<&str> {
+        m.peers.iter().map(|p| p.id.as_str()).collect()
+    }
+
+    #[test]
+    fn shards_are_members_own_from_config_others_announced() {
+        // shard 1 of a two-shard process "b:1", with a single-threaded "a:1"
+        let mut m = Members::new(MemberId::of_shard("b:1", 1), &ids(&["a:1", "b:1"]), 2);
+        assert_eq!(peer_ids(&m), vec!["a:1", "b:1"]);
+        assert!(m.is_sibling(&MemberId::new("b:1")) && !m.is_sibling(&MemberId::new("a:1")));
+        // "a:1" announces 3 shards: its others join the ring
+        assert!(m.may_be_member(&MemberId::new("a:1/2")));
+        assert!(!m.may_be_member(&MemberId::new("c:1")));
+        assert!(m.learn_shards("a:1", 3));
+        assert_eq!(peer_ids(&m), vec!["a:1", "a:1/1", "a:1/2", "b:1"]);
+        assert!(!m.learn_shards("a:1", 3), "no change, no rebuild");
+        assert!(
+            !m.learn_shards("b:1", 5),
+            "this process's own count is configured"
+        );
+        assert!(!m.learn_shards("c:1", 2), "not a configured process");
+        // restarted with one shard: the others leave
+        assert!(m.learn_shards("a:1", 1));
+        assert_eq!(peer_ids(&m), vec!["a:1", "b:1"]);
+        // a standalone process of two shards is a two-member cluster
+        let m = Members::new(MemberId::new("s:1"), &[], 2);
+        assert_eq!(peer_ids(&m), vec!["s:1/1"]);
         assert!(!m.standalone());
     }
 }

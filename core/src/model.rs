@@ -50,6 +50,33 @@ impl MemberId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id of shard `shard` of the process whose HTTP address is `machine`: `machine`
+    /// itself for shard 0 (so a one-shard process and a single-threaded runtime are named
+    /// alike), `machine/shard` otherwise.
+    pub fn of_shard(machine: &str, shard: u16) -> Self {
+        if shard == 0 {
+            MemberId::new(machine)
+        } else {
+            MemberId(Arc::from(format!("{machine}/{shard}")))
+        }
+    }
+
+    /// The process (its HTTP address) this member is a shard of.
+    pub fn machine(&self) -> &str {
+        match self.0.rsplit_once('/') {
+            Some((m, k)) if k.parse::<u16>().is_ok() => m,
+            _ => &self.0,
+        }
+    }
+
+    /// Which shard of its process this member is (0 for a member named by its address).
+    pub fn shard(&self) -> u16 {
+        match self.0.rsplit_once('/') {
+            Some((_, k)) => k.parse().unwrap_or(0),
+            None => 0,
+        }
+    }
 }
 
 impl fmt::Debug for MemberId {
@@ -328,6 +355,22 @@ pub(crate) fn writer_number(member: &MemberId) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shard_ids_name_their_process() {
+        let m = MemberId::of_shard("10.0.0.1:8848", 0);
+        assert_eq!(
+            (m.as_str(), m.machine(), m.shard()),
+            ("10.0.0.1:8848", "10.0.0.1:8848", 0)
+        );
+        let m = MemberId::of_shard("10.0.0.1:8848", 3);
+        assert_eq!(
+            (m.as_str(), m.machine(), m.shard()),
+            ("10.0.0.1:8848/3", "10.0.0.1:8848", 3)
+        );
+        let m = MemberId::new("[::1]:8848/x");
+        assert_eq!((m.machine(), m.shard()), ("[::1]:8848/x", 0));
+    }
 
     #[test]
     fn java_hash_matches_the_documented_vectors() {

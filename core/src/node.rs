@@ -2,7 +2,7 @@
 //! the modules it dispatches to (`ops`, `peer`, `distro`, `health`, `push`).
 
 use crate::config::Config;
-use crate::distro::{Forwards, Outboxes, SnapshotState};
+use crate::distro::{Barrier, Forwards, Outboxes, SnapshotState};
 use crate::error::Error;
 use crate::health::NativeConn;
 use crate::io::{Event, Input, MemberState, Output, Source};
@@ -37,6 +37,7 @@ pub struct Node {
     pub(crate) outboxes: Outboxes,
     pub(crate) snapshot: SnapshotState,
     pub(crate) forwards: Forwards,
+    pub(crate) barrier: Barrier,
     pub(crate) push: PushState,
     pub(crate) views: crate::view_cache::ViewCache,
     pub(crate) ping_seq: u64,
@@ -53,7 +54,7 @@ impl Node {
     /// A new member at time `now`. A member with peers starts not ready and pulls a snapshot;
     /// a standalone member is ready at once.
     pub fn new(cfg: Config, now: Timestamp) -> Self {
-        let members = Members::new(cfg.self_id.clone(), &cfg.members);
+        let members = Members::new(cfg.self_id.clone(), &cfg.members, cfg.shards);
         let seed = cfg.seed;
         let epoch = splitmix(seed ^ now.as_nanos()) >> 12;
         let standalone = members.standalone();
@@ -71,6 +72,7 @@ impl Node {
             outboxes: Outboxes::new(seed ^ 13),
             snapshot: SnapshotState::new(seed ^ 14),
             forwards: Forwards::default(),
+            barrier: Barrier::default(),
             push: PushState::new(seed ^ 15),
             views: crate::view_cache::ViewCache::new(seed ^ 16, node_max_services),
             ping_seq: 0,
@@ -140,10 +142,7 @@ impl Node {
             Input::Datagram { from, data, .. } => self.on_datagram(from, data),
             Input::SetMembers { members, .. } => {
                 self.members.set_list(&members);
-                self.outboxes.retain_members(&self.members);
-                self.drop_removed_peer_conns();
-                self.members.rebuild_ring();
-                self.on_ring_maybe_changed();
+                self.members_changed();
                 Ok(())
             }
         };
@@ -178,6 +177,7 @@ impl Node {
         let mut next = self.timers.next().unwrap_or(Timestamp::NEVER);
         next = next.min(self.outboxes.next_deadline());
         next = next.min(self.forwards.next_deadline());
+        next = next.min(self.barrier.next_deadline());
         next = next.min(self.push.next_deadline());
         Output::Timeout(next.max(self.now))
     }
@@ -219,6 +219,7 @@ impl Node {
         }
         self.outboxes_timeout();
         self.forwards_timeout();
+        self.release_parked();
         if self.timers.is_due(Timer::PushFlush, now) {
             self.timers.clear(Timer::PushFlush);
             self.flush_pushes();
@@ -246,6 +247,16 @@ impl Node {
     }
 
     /// Called after anything that may change the ring: hand over beat checks.
+    /// The member list changed (configured, or a process announced other shards).
+    pub(crate) fn members_changed(&mut self) {
+        self.outboxes.retain_members(&self.members);
+        self.drop_removed_peer_conns();
+        self.members.rebuild_ring();
+        self.on_ring_maybe_changed();
+        let members = self.members.peers.iter().map(|p| p.id.clone()).collect();
+        self.emit(Output::Event(Event::MembersChanged { members }));
+    }
+
     pub(crate) fn on_ring_maybe_changed(&mut self) {
         let version = self.members.ring_version;
         if version == self.snapshot.seen_ring_version {
@@ -277,6 +288,7 @@ impl Node {
         if self.members.rebuild_ring() {
             self.on_ring_maybe_changed();
         }
+        self.release_parked();
     }
 
     // ---- read-only views for hosts ----

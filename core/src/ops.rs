@@ -32,8 +32,9 @@ impl Node {
                 }
             }
         }
+        let marks = self.outboxes.marks;
         let reply = self.execute(native.then_some(conn), request);
-        self.reply(conn, id, reply);
+        self.answer_write(crate::distro::Answer::Client { conn, id, reply }, marks);
     }
 
     pub(crate) fn reply(&mut self, conn: ConnId, id: RequestId, reply: Reply) {

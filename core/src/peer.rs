@@ -6,8 +6,7 @@ use crate::model::{ConnId, MemberId};
 use crate::node::Node;
 use crate::wire::{decode_payload, encode_frame, Hello, PeerMsg};
 
-/// Version of the peer protocol spoken by this build.
-pub(crate) const PEER_PROTOCOL_VERSION: u16 = 1;
+pub(crate) use crate::wire::PEER_PROTOCOL_VERSION;
 
 impl Node {
     pub(crate) fn on_peer_up(&mut self, member: &MemberId) {
@@ -16,6 +15,7 @@ impl Node {
             member: self.members.self_id.clone(),
             version: PEER_PROTOCOL_VERSION,
             epoch: self.epoch,
+            shards: self.cfg.shards.max(1),
         };
         let Some(peer) = self.members.peer_mut(member) else {
             return;
@@ -38,6 +38,8 @@ impl Node {
         self.sync_link_down(member);
         self.forwards_link_down(member);
         self.snapshot_link_down(member);
+        // an unreachable sibling is not waited for
+        self.release_parked();
     }
 
     /// Every ping interval: count unanswered pings as failures and ping again.
@@ -98,6 +100,7 @@ impl Node {
                 if let Some(peer) = self.members.peer_mut(&from) {
                     peer.epoch = Some(h.epoch);
                 }
+                self.learn_shards(&from, h.shards);
                 return Ok(());
             }
             (Some(from), _) if self.members.peer(&from).is_none() => {
@@ -174,13 +177,29 @@ impl Node {
             );
             return self.peer_violation(conn, Some(h.member), reason);
         }
-        let Some(peer) = self.members.peer_mut(&h.member) else {
+        if !self.members.may_be_member(&h.member) {
             let reason = format!("handshake from {}, not a member", h.member);
+            return self.peer_violation(conn, Some(h.member), reason);
+        }
+        self.learn_shards(&h.member, h.shards);
+        let Some(peer) = self.members.peer_mut(&h.member) else {
+            let reason = format!(
+                "handshake from {}, not a shard of its process ({} shards)",
+                h.member, h.shards
+            );
             return self.peer_violation(conn, Some(h.member), reason);
         };
         peer.epoch = Some(h.epoch);
         self.peer_conns.insert(conn, Some(h.member));
         Ok(())
+    }
+
+    /// A handshake said how many shards `member`'s process runs: a change of the member list
+    /// is applied as a configured one would be, and announced to the host.
+    fn learn_shards(&mut self, member: &MemberId, shards: u16) {
+        if self.members.learn_shards(member.machine(), shards) {
+            self.members_changed();
+        }
     }
 
     fn peer_violation(

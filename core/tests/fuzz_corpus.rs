@@ -88,8 +88,9 @@ fn frame_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let hello = encode_frame(&PeerMsg::Hello(Hello {
         cluster: "distro".into(),
         member: member.clone(),
-        version: 1,
+        version: distro_core::wire::PEER_PROTOCOL_VERSION,
         epoch: 42,
+        shards: 1,
     }));
     let peer = |name, msg: PeerMsg| (name, frame_seed(&[encode_frame(&msg)]));
     vec![

@@ -3,6 +3,7 @@
 //! If the responsible member cannot be reached, or does not answer in time, the write is served
 //! here (availability first; revisions settle who wins).
 
+use super::Answer;
 use crate::model::{ConnId, MemberId, RequestId};
 use crate::node::Node;
 use crate::request::{ApiError, Reply, Request};
@@ -72,11 +73,10 @@ impl Node {
     /// Serves a write another member forwarded here; never forwards it again.
     pub(crate) fn on_forward(&mut self, from: &MemberId, id: u64, request: Request) {
         self.stats.forwards_served += 1;
+        let marks = self.outboxes.marks;
         let reply = self.execute(None, request);
-        self.emit(Output::Transmit {
-            to: from.clone(),
-            frame: encode_frame(&PeerMsg::ForwardReply { id, reply }),
-        });
+        let to = from.clone();
+        self.answer_write(Answer::Forward { to, id, reply }, marks);
     }
 
     pub(crate) fn on_forward_reply(&mut self, from: &MemberId, id: u64, reply: Reply) {
@@ -117,8 +117,9 @@ impl Node {
         }
     }
 
-    fn serve_locally(&mut self, conn: ConnId, req: RequestId, request: Request) {
+    fn serve_locally(&mut self, conn: ConnId, id: RequestId, request: Request) {
+        let marks = self.outboxes.marks;
         let reply = self.execute(None, request);
-        self.reply(conn, req, reply);
+        self.answer_write(Answer::Client { conn, id, reply }, marks);
     }
 }

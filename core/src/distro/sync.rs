@@ -47,6 +47,8 @@ pub(crate) struct Outboxes {
     seed: u64,
     map: Map<MemberId, Outbox>,
     next_batch: u64,
+    /// Counts [`Node::mark_sync`] calls: a request that moved it changed replicated data.
+    pub marks: u64,
 }
 
 impl Outboxes {
@@ -56,6 +58,7 @@ impl Outboxes {
             seed,
             map: new_map(seed),
             next_batch: 1,
+            marks: 0,
         }
     }
 
@@ -91,6 +94,19 @@ impl Outboxes {
         next
     }
 
+    /// The number the next sync batch will get.
+    pub fn next_batch(&self) -> u64 {
+        self.next_batch
+    }
+
+    /// Whether `peer` acknowledged every batch numbered below `barrier` (or is backing off,
+    /// so nothing is waited for).
+    pub fn acked_below(&self, peer: &MemberId, barrier: u64, now: Timestamp) -> bool {
+        self.map
+            .get(peer)
+            .is_none_or(|o| o.retry_at > now || o.inflight.iter().all(|f| f.batch >= barrier))
+    }
+
     /// Keys waiting for `peer` (pending and in flight), for tests and metrics.
     pub fn backlog(&self, peer: &MemberId) -> usize {
         self.map
@@ -119,6 +135,7 @@ impl Node {
     /// Queues `key` for every peer.
     pub(crate) fn mark_sync(&mut self, key: SyncKey) {
         self.outboxes.dirty = true;
+        self.outboxes.marks += 1;
         for i in 0..self.members.peers.len() {
             let id = &self.members.peers[i].id;
             self.outboxes.get(id).pending.insert(key.clone());
@@ -200,6 +217,7 @@ impl Node {
                 });
             }
         }
+        self.barrier_flushed();
     }
 
     /// Retries sync batches whose acknowledgement is overdue; resumes after backoff.
@@ -234,6 +252,7 @@ impl Node {
             ob.inflight.remove(pos);
         }
         self.sync_peer_alive(from);
+        self.release_parked();
     }
 
     /// `peer` answered something: end its backoff.

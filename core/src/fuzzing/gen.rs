@@ -322,8 +322,17 @@ pub(crate) fn peer_msg(r: &mut ByteReader, ids: &[MemberId], cluster: &str) -> P
                 cluster.to_string()
             },
             member: member(r, ids),
-            version: if r.one_in(4) { r.u16() } else { 1 },
+            version: if r.one_in(4) {
+                r.u16()
+            } else {
+                crate::peer::PEER_PROTOCOL_VERSION
+            },
             epoch: r.u64(),
+            shards: if r.one_in(8) {
+                u16::from(r.u8() % 4)
+            } else {
+                1
+            },
         }),
         1 => PeerMsg::Ping { seq: small(r) },
         2 => PeerMsg::Pong { seq: small(r) },

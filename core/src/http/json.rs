@@ -330,7 +330,8 @@ pub(crate) fn write_members(out: &mut Vec<u8>, members: &[MemberView]) {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             s.collect_seq(self.0.iter().map(|m| {
                 let address = m.id.as_str();
-                let (ip, port) = split_address(address);
+                // a shard (`ip:port/k`) shows its process's address
+                let (ip, port) = split_address(m.id.machine());
                 Member {
                     ip,
                     port,

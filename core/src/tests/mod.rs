@@ -6,3 +6,4 @@ mod cluster;
 mod health;
 mod node;
 mod protocol;
+mod shards;

@@ -31,6 +31,8 @@ pub struct Net {
     /// Every output, rendered, for determinism checks.
     pub trace: Vec<String>,
     next_req: u64,
+    /// The members each node knew at its last `MembersChanged` (or start).
+    known: Vec<Vec<MemberId>>,
 }
 
 pub fn ids(n: usize) -> Vec<MemberId> {
@@ -60,13 +62,27 @@ impl Net {
     }
 
     pub fn with(n: usize, tweak: impl Fn(&mut Config)) -> Self {
-        let ids = ids(n);
-        let nodes = (0..n)
+        let configs = (0..n)
             .map(|i| {
                 let mut c = config(n, i);
                 tweak(&mut c);
-                Node::new(c, Timestamp::ZERO)
+                c
             })
+            .collect();
+        Self::of(configs)
+    }
+
+    /// One node per config, named by its `self_id`, links up.
+    pub fn of(configs: Vec<Config>) -> Self {
+        let n = configs.len();
+        let ids = configs.iter().map(|c| c.self_id.clone()).collect();
+        let nodes: Vec<Node> = configs
+            .into_iter()
+            .map(|c| Node::new(c, Timestamp::ZERO))
+            .collect();
+        let known = nodes
+            .iter()
+            .map(|n| n.members().into_iter().map(|m| m.id).collect())
             .collect();
         let mut net = Net {
             nodes,
@@ -85,6 +101,7 @@ impl Net {
             closes: vec![],
             trace: vec![],
             next_req: 0,
+            known,
         };
         for i in 0..n {
             net.drain(i);
@@ -154,6 +171,7 @@ impl Net {
     /// Starts node i afresh at the current time.
     pub fn restart(&mut self, i: usize, cfg: Config) {
         self.nodes[i] = Node::new(cfg, self.now);
+        self.known[i] = self.nodes[i].members().into_iter().map(|m| m.id).collect();
         self.alive[i] = true;
         self.drain(i);
         for j in 0..self.nodes.len() {
@@ -165,6 +183,7 @@ impl Net {
     }
 
     pub fn drain(&mut self, i: usize) {
+        let mut joined = Vec::new();
         loop {
             let o = self.nodes[i].poll_output();
             if !matches!(o, Output::Timeout(_)) {
@@ -186,11 +205,27 @@ impl Net {
                 Output::Push { to, view } => self.pushes.push((i, self.now, to, view)),
                 Output::Probe { conn } => self.probes.push((i, self.now, conn)),
                 Output::Close { conn } => self.closes.push((i, conn)),
-                Output::Event(e) => self.events.push((i, self.now, e)),
+                Output::Event(e) => {
+                    if let Event::MembersChanged { members } = &e {
+                        let known = &mut self.known[i];
+                        joined.extend(members.iter().filter(|m| !known.contains(m)).cloned());
+                        *known = members.clone();
+                    }
+                    self.events.push((i, self.now, e))
+                }
                 Output::Timeout(d) => {
                     assert!(d >= self.now, "deadline in the past");
                     self.deadlines[i] = d;
                     break;
+                }
+            }
+        }
+        // A host links up to members it learns of (the link was up but unknown to the node).
+        for m in joined {
+            if let Some(j) = self.ids.iter().position(|x| *x == m) {
+                if self.links[i][j] && self.alive[j] {
+                    let now = self.now;
+                    let _ = self.input(i, Input::PeerUp { now, member: m });
                 }
             }
         }

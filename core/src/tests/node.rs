@@ -140,8 +140,9 @@ fn garbage_peer_frames_are_rejected_counted_and_close_the_link() {
     let hello = wire::Hello {
         cluster: "other".into(),
         member: net.ids[1].clone(),
-        version: 1,
+        version: crate::peer::PEER_PROTOCOL_VERSION,
         epoch: 1,
+        shards: 1,
     };
     let frame = wire::encode_frame(&PeerMsg::Hello(hello));
     assert!(matches!(
@@ -159,8 +160,9 @@ fn garbage_peer_frames_are_rejected_counted_and_close_the_link() {
     let hello = wire::Hello {
         cluster: "distro".into(),
         member: MemberId::new("6.6.6.6:1"),
-        version: 1,
+        version: crate::peer::PEER_PROTOCOL_VERSION,
         epoch: 1,
+        shards: 1,
     };
     let frame = wire::encode_frame(&PeerMsg::Hello(hello));
     assert!(matches!(

@@ -14,8 +14,9 @@ fn node() -> Node {
     let hello = Hello {
         cluster: "distro".into(),
         member: ids(2)[1].clone(),
-        version: 1,
+        version: crate::peer::PEER_PROTOCOL_VERSION,
         epoch: 1,
+        shards: 1,
     };
     feed(&mut n, &PeerMsg::Hello(hello));
     n

@@ -11,4 +11,4 @@ mod peer;
 
 pub use client::{ClientMsg, ServerMsg};
 pub use frame::{decode_payload, encode_frame, FrameDecoder, FRAME_HEADER_LEN, WIRE_VERSION};
-pub use peer::{Hello, PeerMsg, Record};
+pub use peer::{Hello, PeerMsg, Record, PEER_PROTOCOL_VERSION};

@@ -4,6 +4,9 @@ use crate::model::{ClientId, ClientRecord, MemberId, Revision, ServiceMeta};
 use crate::request::{Reply, Request};
 use serde::{Deserialize, Serialize};
 
+/// Version of the peer protocol spoken by this build, sent in [`Hello`].
+pub const PEER_PROTOCOL_VERSION: u16 = 2;
+
 /// The first frame on every peer connection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
@@ -15,6 +18,9 @@ pub struct Hello {
     pub version: u16,
     /// Boot epoch of the sender (a new value tells that the member restarted).
     pub epoch: u64,
+    /// How many shards (members) the sender's process runs: a process of several shards
+    /// announces them so that every member counts them on its ring.
+    pub shards: u16,
 }
 
 /// One replicated item: a client's state, a deleted client, or a service's settings.

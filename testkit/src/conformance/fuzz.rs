@@ -115,8 +115,9 @@ fn peer_templates(c: &Cluster) -> Vec<Vec<u8>> {
         encode_frame(&PeerMsg::Hello(Hello {
             cluster: cluster.into(),
             member: MemberId::new(member),
-            version: 1,
+            version: distro_core::wire::PEER_PROTOCOL_VERSION,
             epoch: 7,
+            shards: 1,
         }))
         .to_vec()
     };

@@ -339,6 +339,7 @@ impl Sim {
         let cfg = distro_core::Config {
             self_id: slot.id.clone(),
             members,
+            shards: 1,
             cluster_name: "sim".into(),
             seed: super::rng::mix(self.cfg.seed ^ ((i as u64) << 32) ^ slot.incarnation),
             timings: self.cfg.timings.clone(),
