@@ -40,6 +40,8 @@ struct PeerLink {
     /// Frames given while connecting, written right after the handshake.
     held: OutBuf,
     backoff: Duration,
+    /// The member left the list: the link stays down (and its slot is reused if it returns).
+    retired: bool,
 }
 
 impl PeerLink {
@@ -87,6 +89,7 @@ impl PeerLinks {
             },
             held: OutBuf::default(),
             backoff: BACKOFF_MIN,
+            retired: false,
         });
     }
 
@@ -110,6 +113,7 @@ impl PeerLinks {
         self.links
             .iter()
             .map(|l| match l.state {
+                LinkState::Down { .. } if l.retired => Timestamp::NEVER,
                 LinkState::Down { retry_at } => retry_at,
                 LinkState::Connecting { since, .. } => since.plus(CONNECT_TIMEOUT),
                 LinkState::Up { .. } => Timestamp::NEVER,
@@ -135,6 +139,7 @@ impl Host {
     pub(crate) fn connect_due(&mut self, now: Timestamp) {
         for i in 0..self.links.links.len() {
             match self.links.links[i].state {
+                LinkState::Down { .. } if self.links.links[i].retired => continue,
                 LinkState::Down { retry_at } if retry_at <= now => {}
                 LinkState::Connecting { conn, since } if now.since(since) > CONNECT_TIMEOUT => {
                     tracing::debug!(member = %self.links.links[i].member, "peer connect timed out");
@@ -253,6 +258,38 @@ impl Host {
             tracing::info!(%member, why, "peer link down");
             self.feed(Input::PeerDown { now, member });
         }
+    }
+
+    /// The node's member list changed: links to new members are opened at once, links to
+    /// members that left are closed.
+    pub(crate) fn reconcile_links(&mut self, members: &[MemberId]) {
+        let now = self.clock.now();
+        for member in members {
+            match self.links.by_member.get(member) {
+                Some(&i) if self.links.links[i].retired => {
+                    let link = &mut self.links.links[i];
+                    link.retired = false;
+                    link.backoff = BACKOFF_MIN;
+                    link.state = LinkState::Down { retry_at: now };
+                }
+                Some(_) => {}
+                None => match self.config.peer_address_of(member) {
+                    Ok(addr) => {
+                        tracing::info!(%member, %addr, "member joined");
+                        self.links.add(member.clone(), addr);
+                    }
+                    Err(e) => tracing::warn!(%member, error = %e, "no peer address for a member"),
+                },
+            }
+        }
+        for i in 0..self.links.links.len() {
+            if !self.links.links[i].retired && !members.contains(&self.links.links[i].member) {
+                tracing::info!(member = %self.links.links[i].member, "member left");
+                self.link_down(i, "member left");
+                self.links.links[i].retired = true;
+            }
+        }
+        self.connect_due(now);
     }
 
     /// Forgets a link's connection and has the runtime close it.

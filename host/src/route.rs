@@ -39,6 +39,9 @@ impl Host {
                     }
                 }
                 Output::Close { conn } => self.schedule_close(conn, "closed by the node"),
+                Output::Event(Event::MembersChanged { members }) => {
+                    self.reconcile_links(&members)
+                }
                 Output::Event(event) => log_event(event),
             }
         }

@@ -53,6 +53,10 @@ pub struct FileConfig {
     pub client_write_buffer: Option<usize>,
     /// Write buffer bound of a peer link, in bytes.
     pub peer_write_buffer: Option<usize>,
+    /// Shards of a thread-per-core runtime (`distrod-glommio`).
+    pub shards: Option<u16>,
+    /// CPUs the shards are pinned to, in order.
+    pub cpus: Option<Vec<usize>>,
     /// `[timings]`: `NAME_ms = milliseconds`.
     #[serde(default)]
     pub timings: toml::Table,

@@ -101,6 +101,13 @@ pub struct Args {
     /// Bytes queued for one peer link before it is dropped and reconnected [default: 64 MiB].
     #[arg(long, value_name = "BYTES")]
     pub peer_write_buffer: Option<usize>,
+    /// Shards (members) of a thread-per-core runtime, each pinned to a CPU; only
+    /// `distrod-glommio` runs more than one [default: the number of online CPUs].
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u16>,
+    /// CPUs to pin the shards to, comma separated, in shard order [default: 0, 1, ...].
+    #[arg(long, value_name = "CPU,...", value_delimiter = ',')]
+    pub cpus: Vec<usize>,
 }
 
 /// Everything a runtime needs to start a member.
@@ -130,6 +137,10 @@ pub struct ServerConfig {
     pub client_write_buffer: usize,
     /// Write buffer bound of a peer link.
     pub peer_write_buffer: usize,
+    /// Shards asked for (`--shards`); `None` lets the runtime choose.
+    pub shards: Option<u16>,
+    /// CPUs to pin shards to (`--cpus`), empty for the runtime's choice.
+    pub cpus: Vec<usize>,
 }
 
 /// A configuration mistake, with a message for the user.
@@ -231,8 +242,9 @@ fn build(args: Args, file: FileConfig) -> Result<ServerConfig, ConfigError> {
     }
     let mut peers = Vec::new();
     for m in members.iter().filter(|m| **m != self_id) {
-        let addr = resolve(m).map_err(|e| ConfigError::new(format!("member {m}: {e}")))?;
-        peers.push((MemberId::new(m), offset(addr, PEER_PORT_OFFSET)?));
+        let id = MemberId::new(m);
+        let addr = peer_address(&id).map_err(|e| ConfigError::new(format!("member {m}: {e}")))?;
+        peers.push((id, addr));
     }
 
     let mut node = Config {
@@ -293,7 +305,80 @@ fn build(args: Args, file: FileConfig) -> Result<ServerConfig, ConfigError> {
             .peer_write_buffer
             .or(file.peer_write_buffer)
             .unwrap_or(64 << 20),
+        shards: match args.shards.or(file.shards) {
+            Some(0) => return Err(ConfigError::new("--shards must be at least 1")),
+            s => s,
+        },
+        cpus: if args.cpus.is_empty() {
+            file.cpus.unwrap_or_default()
+        } else {
+            args.cpus
+        },
     })
+}
+
+impl ServerConfig {
+    /// Whether another shard of this process could be named `member`'s process.
+    fn own_process(&self, member: &MemberId) -> bool {
+        member.machine() == self.node.self_id.machine()
+    }
+
+    /// The peer address of `member`: for a shard of this process, this process's peer port
+    /// plus the shard number; for another process, its HTTP port + 1001 + the shard number.
+    pub fn peer_address_of(&self, member: &MemberId) -> Result<SocketAddr, ConfigError> {
+        if self.own_process(member) {
+            let base = self.peer.port() - self.node.self_id.shard();
+            let port = base.checked_add(member.shard()).ok_or_else(|| {
+                ConfigError::new(format!("{member}: peer port above 65535"))
+            })?;
+            return Ok(SocketAddr::new(self.peer.ip(), port));
+        }
+        peer_address(member).map_err(|e| ConfigError::new(format!("member {member}: {e}")))
+    }
+
+    /// The configuration of shard `shard` of `shards` of this process: its member id
+    /// ([`MemberId::of_shard`] of the HTTP address), its own peer port (this one + `shard`)
+    /// and seed, and links to every sibling shard and every other configured process. HTTP and
+    /// native ports are shared by the shards.
+    pub fn for_shard(&self, shard: u16, shards: u16) -> Result<ServerConfig, ConfigError> {
+        let machine = self.node.self_id.machine().to_string();
+        let mut cfg = self.clone();
+        cfg.node.self_id = MemberId::of_shard(&machine, shard);
+        cfg.node.shards = shards;
+        cfg.node.seed = self.node.seed ^ (u64::from(shard) << 48);
+        // port 0 (any free port) stays 0 for every shard
+        let port = match self.peer.port() {
+            0 => 0,
+            p => p.checked_add(shard).ok_or_else(|| {
+                ConfigError::new(format!("--peer {}: port + {shard} is above 65535", self.peer))
+            })?,
+        };
+        cfg.peer = SocketAddr::new(self.peer.ip(), port);
+        let mut peers: Vec<(MemberId, SocketAddr)> = self
+            .peers
+            .iter()
+            .filter(|(m, _)| !cfg.own_process(m))
+            .cloned()
+            .collect();
+        for k in (0..shards).filter(|k| *k != shard) {
+            let id = MemberId::of_shard(&machine, k);
+            let addr = cfg.peer_address_of(&id)?;
+            peers.push((id, addr));
+        }
+        peers.sort();
+        cfg.peers = peers;
+        Ok(cfg)
+    }
+}
+
+/// The peer address of a member of another process: the HTTP port of its process + 1001 +
+/// its shard number.
+fn peer_address(member: &MemberId) -> Result<SocketAddr, String> {
+    let addr = resolve(member.machine())?;
+    let by = PEER_PORT_OFFSET
+        .checked_add(member.shard())
+        .ok_or("shard number too large")?;
+    offset(addr, by).map_err(|e| e.to_string())
 }
 
 /// `addr` with its port moved up by `by`.
