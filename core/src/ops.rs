@@ -749,7 +749,13 @@ impl Node {
                     .sum(),
             ),
         ];
-        self.stats.to_prometheus(&gauges)
+        // which member answered: a process of several shards has one per shard
+        let mut out = format!(
+            "# TYPE distro_member_info gauge\ndistro_member_info{{member=\"{}\"}} 1\n",
+            self.members.self_id
+        );
+        out.push_str(&self.stats.to_prometheus(&gauges));
+        out
     }
 }
 

@@ -89,6 +89,8 @@ pub struct Host {
     pub(crate) conns: HashMap<ConnId, Conn>,
     pub(crate) links: PeerLinks,
     next_conn: u64,
+    /// Open client connections (HTTP and native), which `max_connections` bounds.
+    clients: usize,
     pub(crate) next_request: u64,
     pub(crate) work: VecDeque<Work>,
     pub(crate) actions: VecDeque<Action>,
@@ -123,6 +125,7 @@ impl Host {
             conns: HashMap::new(),
             links,
             next_conn: FIRST_CONN,
+            clients: 0,
             next_request: 0,
             work: VecDeque::new(),
             actions: VecDeque::new(),
@@ -206,7 +209,7 @@ impl Host {
     /// A listener accepted a connection from `peer_addr`. Returns its id, or `None` when the
     /// connection limit is reached (the runtime closes the socket; it is counted).
     pub fn accept(&mut self, listener: Listener, peer_addr: SocketAddr) -> Option<ConnId> {
-        if self.conns.len() - self.links.open() >= self.config.max_connections {
+        if listener != Listener::Peer && self.clients >= self.config.max_connections {
             self.stats.connections_rejected += 1;
             self.log_reject_limited(peer_addr);
             return None;
@@ -218,6 +221,9 @@ impl Host {
             Listener::Peer => ConnKind::PeerIn(FrameDecoder::new(self.limits.max_frame_len)),
         };
         let conn = self.new_conn(peer_addr, kind, now);
+        if listener != Listener::Peer {
+            self.clients += 1;
+        }
         match listener {
             Listener::Native => {
                 self.feed(Input::ConnectionOpened { now, conn });
@@ -470,6 +476,9 @@ impl Host {
             return false;
         };
         tracing::debug!(conn = conn.0, kind = c.kind.name(), peer = %c.peer_addr, why, "closed");
+        if matches!(c.kind, ConnKind::Http(_) | ConnKind::Native(_)) {
+            self.clients -= 1;
+        }
         if c.kind.known_to_node() {
             let now = self.clock.now();
             self.feed(Input::ConnectionClosed { now, conn });

@@ -98,11 +98,6 @@ impl PeerLinks {
         self.by_conn.get(&conn).copied()
     }
 
-    /// Number of links with a connection (connecting or up).
-    pub(crate) fn open(&self) -> usize {
-        self.by_conn.len()
-    }
-
     /// Whether link `i` is still connecting.
     pub(crate) fn is_connecting(&self, i: usize) -> bool {
         matches!(self.links[i].state, LinkState::Connecting { .. })

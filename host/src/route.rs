@@ -39,9 +39,7 @@ impl Host {
                     }
                 }
                 Output::Close { conn } => self.schedule_close(conn, "closed by the node"),
-                Output::Event(Event::MembersChanged { members }) => {
-                    self.reconcile_links(&members)
-                }
+                Output::Event(Event::MembersChanged { members }) => self.reconcile_links(&members),
                 Output::Event(event) => log_event(event),
             }
         }

@@ -62,7 +62,12 @@ pub(crate) async fn pipe_out(shard: Rc<Shard>, conn: ConnId, to: usize, signal: 
             signal.wait().await;
             continue;
         }
-        if shard.mesh.send_to(to, Pipe::Data { link, bytes }).await.is_err() {
+        if shard
+            .mesh
+            .send_to(to, Pipe::Data { link, bytes })
+            .await
+            .is_err()
+        {
             shard.failed(conn);
             return;
         }

@@ -35,8 +35,6 @@ pub(crate) enum Owner {
 /// A shard's state, shared by its tasks (one thread, so `Rc` and `RefCell`; the host is
 /// borrowed only between awaits, never across one).
 pub(crate) struct Shard {
-    /// This shard's number (its place in the mesh).
-    pub index: usize,
     pub host: RefCell<Host>,
     pub owners: RefCell<HashMap<ConnId, Owner>>,
     /// Incoming sibling links: (sibling, its link id) to the host's connection.
@@ -59,8 +57,8 @@ impl Shard {
         udp: UdpSocket,
         stop: Arc<AtomicBool>,
     ) -> Rc<Shard> {
+        tracing::debug!(shard = index, "shard starting");
         Rc::new(Shard {
-            index,
             host: RefCell::new(host),
             owners: RefCell::new(HashMap::new()),
             pipes_in: RefCell::new(HashMap::new()),

@@ -1,5 +1,5 @@
-//! Starting the shards: the executor pool, binding in order (shard 0 first, so that the
-//! others share its ports even when port 0 was asked for), the ready line, and the stop.
+//! Starting the shards: claiming the ports, the executor pool, binding, the ready line, and
+//! the stop.
 
 use crate::mesh::{self, Pipe, CHANNEL_CAPACITY};
 use crate::preflight::{self, Unsupported, IO_MEMORY};
@@ -50,8 +50,7 @@ struct Bound {
     udp: SocketAddr,
 }
 
-/// Shards report here what they bound; shards after the first wait for shard 0's client
-/// ports.
+/// Shards report here what they bound.
 #[derive(Default)]
 struct Startup {
     state: Mutex<Vec<Option<Result<Bound, String>>>>,
@@ -63,18 +62,6 @@ impl Startup {
         let mut s = self.state.lock().expect("startup lock");
         s[shard] = Some(result);
         self.changed.notify_all();
-    }
-
-    /// Shard 0's client ports (blocks this shard's thread until shard 0 bound them).
-    fn first(&self) -> Result<(SocketAddr, SocketAddr), String> {
-        let mut s = self.state.lock().expect("startup lock");
-        loop {
-            match &s[0] {
-                Some(Ok(b)) => return Ok((b.http, b.native)),
-                Some(Err(_)) => return Err("shard 0 failed to start".into()),
-                None => s = self.changed.wait(s).expect("startup lock"),
-            }
-        }
     }
 
     /// Every shard's result, once all reported or one failed.
@@ -99,10 +86,8 @@ pub fn run(config: ServerConfig) -> Result<(), RunError> {
         .shards
         .unwrap_or(u16::try_from(online).unwrap_or(u16::MAX));
     preflight::check(shards).map_err(RunError::Unsupported)?;
-    // every shard's configuration is checked before any starts
-    for k in 0..shards {
-        config.for_shard(k, shards).map_err(RunError::Config)?;
-    }
+    let mut config = config;
+    claim_ports(&mut config, shards)?;
     let placement = placement(shards, &config.cpus)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -158,6 +143,46 @@ pub fn run(config: ServerConfig) -> Result<(), RunError> {
     }
 }
 
+/// Binds every port the shards will share or own once without `SO_REUSEPORT` and lets it go:
+/// a port another process holds (even one that set `SO_REUSEPORT`, such as another
+/// `distrod-glommio`) fails here instead of being silently shared, and a port 0 becomes the
+/// free port every shard then binds.
+fn claim_ports(config: &mut ServerConfig, shards: u16) -> Result<(), RunError> {
+    let claim = |what: &str, addr: SocketAddr| {
+        let error = |e: std::io::Error| {
+            RunError::Bind(format!("cannot bind the {what} address {addr}: {e}"))
+        };
+        match std::net::TcpListener::bind(addr).and_then(|l| l.local_addr()) {
+            Ok(a) => Ok(a),
+            // Connections of an earlier run of this process (TIME_WAIT, with SO_REUSEPORT)
+            // also refuse the plain bind; only a listener makes the port taken.
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && !listening(addr) => Ok(addr),
+            Err(e) => Err(error(e)),
+        }
+    };
+    config.http = claim("HTTP", config.http)?;
+    config.native = claim("native", config.native)?;
+    for k in 0..shards {
+        let cfg = config.for_shard(k, shards).map_err(RunError::Config)?;
+        if cfg.peer.port() != 0 {
+            claim("peer", cfg.peer)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether something accepts connections at `addr` (a wildcard address is tried on loopback).
+fn listening(addr: SocketAddr) -> bool {
+    let mut target = addr;
+    if target.ip().is_unspecified() {
+        target.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_millis(500)).is_ok()
+}
+
 /// Pinning: `--cpus` in shard order, or glommio's spread over the online CPUs (fenced to all
 /// of them when there are more shards than CPUs).
 fn placement(shards: u16, cpus: &[usize]) -> Result<PoolPlacement, RunError> {
@@ -201,7 +226,7 @@ async fn serve_shard(
     let mut cfg = config
         .for_shard(index as u16, shards)
         .map_err(|e| e.to_string())?;
-    let bound = bind(&mut cfg, index, &startup);
+    let bound = bind(&mut cfg);
     let (http, native, peer, udp) = match bound {
         Ok(b) => b,
         Err(e) => {
@@ -238,13 +263,8 @@ async fn serve_shard(
 
 type Sockets = (TcpListener, TcpListener, TcpListener, UdpSocket);
 
-/// Binds a shard's sockets; the client ports of shards after the first are shard 0's.
-fn bind(cfg: &mut ServerConfig, index: usize, startup: &Startup) -> Result<Sockets, String> {
-    if index > 0 {
-        let (http, native) = startup.first()?;
-        cfg.http = http;
-        cfg.native = native;
-    }
+/// Binds a shard's sockets (the client ports with `SO_REUSEPORT`, shared by the shards).
+fn bind(cfg: &mut ServerConfig) -> Result<Sockets, String> {
     let tcp = |what: &str, addr: SocketAddr| {
         TcpListener::bind(addr).map_err(|e| format!("cannot bind the {what} address {addr}: {e}"))
     };

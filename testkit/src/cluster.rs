@@ -55,6 +55,61 @@ static TAKEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
 /// Numbers log files and seeds the port choice.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The server under test: a runtime binary that takes the `distrod` command line, and how many
+/// shards (members) each of its processes runs.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The binary.
+    pub bin: PathBuf,
+    /// `Some(n)`: start every process with `--shards n` (a thread-per-core runtime); `None`:
+    /// a runtime of one member per process, started without the flag.
+    pub shards: Option<u16>,
+}
+
+impl Target {
+    /// A single-member-per-process binary (`distrod`).
+    pub fn new(bin: &Path) -> Self {
+        Target {
+            bin: bin.to_path_buf(),
+            shards: None,
+        }
+    }
+
+    /// A binary whose processes run `shards` shards each (`distrod-glommio --shards n`).
+    pub fn sharded(bin: &Path, shards: u16) -> Self {
+        Target {
+            bin: bin.to_path_buf(),
+            shards: Some(shards),
+        }
+    }
+
+    /// Members each process counts for.
+    pub fn shards_per_process(&self) -> usize {
+        usize::from(self.shards.unwrap_or(1))
+    }
+
+    /// A command running the binary, with `--shards` when the target has shards.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        if let Some(n) = self.shards {
+            cmd.arg("--shards").arg(n.to_string());
+        }
+        cmd
+    }
+}
+
+impl From<&Path> for Target {
+    fn from(bin: &Path) -> Self {
+        Target::new(bin)
+    }
+}
+
+impl From<&Target> for Target {
+    fn from(t: &Target) -> Self {
+        t.clone()
+    }
+}
+
 /// One member process.
 struct Member {
     http: SocketAddr,
@@ -67,7 +122,7 @@ struct Member {
 
 /// `n` registry processes forming one cluster (or a standalone member when `n` is 1).
 pub struct Cluster {
-    bin: PathBuf,
+    target: Target,
     extra: Vec<String>,
     members_arg: String,
     members: Vec<Member>,
@@ -77,18 +132,26 @@ impl Cluster {
     /// Starts `n` members of `binary` on free loopback ports, each with `--http`, `--members`
     /// (unless `n` is 1) and `extra_args`, and waits until every one printed its ready line.
     /// Panics with the logs if a member does not start.
-    pub fn start(binary: &Path, n: usize, extra_args: &[&str]) -> Cluster {
-        Self::start_among(binary, n, &[], extra_args)
+    pub fn start(target: impl Into<Target>, n: usize, extra_args: &[&str]) -> Cluster {
+        Self::start_among(target, n, &[], extra_args)
     }
 
     /// [`Cluster::start`], with `others` (member ids, `ip:port`) added to the member list:
     /// members that are not processes of this cluster, e.g. a fake member listening on a port
     /// from [`free_http_port`] + 1001.
-    pub fn start_among(binary: &Path, n: usize, others: &[String], extra_args: &[&str]) -> Cluster {
+    pub fn start_among(
+        target: impl Into<Target>,
+        n: usize,
+        others: &[String],
+        extra_args: &[&str],
+    ) -> Cluster {
+        let target = target.into();
+        let binary = target.bin.clone();
+        let binary = binary.as_path();
         assert!(n > 0, "a cluster needs a member");
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
-            let ports = pick_http_ports(n);
+            let ports = pick_http_ports(n, target.shards_per_process());
             let members_arg = ports
                 .iter()
                 .map(|p| format!("127.0.0.1:{p}"))
@@ -96,7 +159,7 @@ impl Cluster {
                 .collect::<Vec<_>>()
                 .join(",");
             let mut cluster = Cluster {
-                bin: binary.to_path_buf(),
+                target: target.clone(),
                 extra: extra_args.iter().map(|s| s.to_string()).collect(),
                 members_arg,
                 members: Vec::new(),
@@ -136,9 +199,19 @@ impl Cluster {
         panic!("could not find free ports in {START_ATTEMPTS} attempts; last log:\n{last_failure}");
     }
 
-    /// Number of members.
+    /// Number of member processes.
     pub fn len(&self) -> usize {
         self.members.len()
+    }
+
+    /// Number of members: processes × shards.
+    pub fn members_total(&self) -> usize {
+        self.members.len() * self.target.shards_per_process()
+    }
+
+    /// The server under test.
+    pub fn target(&self) -> &Target {
+        &self.target
     }
 
     /// Whether the cluster has no member (never: [`Cluster::start`] needs one).
@@ -171,9 +244,14 @@ impl Cluster {
         self.members[i].udp
     }
 
-    /// The index of the member whose id (HTTP address) is `id`.
+    /// The index of the process whose HTTP address is `id`'s (a shard `ip:port/k` is one of
+    /// the process at `ip:port`).
     pub fn index_of(&self, id: &str) -> Option<usize> {
-        self.members.iter().position(|m| m.http.to_string() == id)
+        let process = distro_core::MemberId::new(id);
+        let process = process.machine();
+        self.members
+            .iter()
+            .position(|m| m.http.to_string() == process)
     }
 
     /// Whether member `i`'s process is running.
@@ -267,18 +345,36 @@ impl Cluster {
         http::request(self.members[i].http, method, target)
     }
 
-    /// A counter or gauge of member `i`'s `GET /metrics` (Prometheus text): `name` without the
-    /// `distro_` prefix and `_total` suffix, e.g. `forwards`. Panics if it is absent.
+    /// A counter or gauge of process `i`'s `GET /metrics` (Prometheus text): `name` without
+    /// the `distro_` prefix and `_total` suffix, e.g. `forwards`, summed over the process's
+    /// shards. Each shard answers for itself (`distro_member_info` names it), so the metrics
+    /// are read on fresh connections until every shard answered once. Panics if it is absent.
     pub fn metric(&self, i: usize, name: &str) -> u64 {
-        let r = self.http(i, "GET", "/metrics");
-        assert_eq!(r.status, 200, "GET /metrics: {}", r.body);
         let counter = format!("distro_{name}_total ");
         let gauge = format!("distro_{name} ");
-        r.body
-            .lines()
-            .find_map(|l| l.strip_prefix(&counter).or_else(|| l.strip_prefix(&gauge)))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no metric {name} in:\n{}", r.body))
+        let mut by_shard = std::collections::BTreeMap::new();
+        for _ in 0..200 {
+            let r = self.http(i, "GET", "/metrics");
+            assert_eq!(r.status, 200, "GET /metrics: {}", r.body);
+            let member = r
+                .body
+                .lines()
+                .find_map(|l| l.strip_prefix("distro_member_info{member=\""))
+                .and_then(|l| l.split('"').next())
+                .unwrap_or("")
+                .to_string();
+            let value: u64 = r
+                .body
+                .lines()
+                .find_map(|l| l.strip_prefix(&counter).or_else(|| l.strip_prefix(&gauge)))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no metric {name} in:\n{}", r.body));
+            by_shard.insert(member, value);
+            if by_shard.len() >= self.target.shards_per_process() {
+                break;
+            }
+        }
+        by_shard.values().sum()
     }
 
     /// Starts member `i`'s process, its stderr appended to its log.
@@ -290,7 +386,7 @@ impl Cluster {
             .open(&m.log)
             .unwrap_or_else(|e| panic!("open log {}: {e}", m.log.display()));
         let _ = writeln!(log, "==== testkit: starting member {i} ({})", m.http);
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = self.target.command();
         cmd.arg("--http").arg(m.http.to_string());
         if self.members_arg.contains(',') {
             cmd.arg("--members").arg(&self.members_arg);
@@ -301,7 +397,7 @@ impl Cluster {
             .stderr(Stdio::from(log));
         let child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.target.bin.display()));
         self.members[i].child = Some(child);
     }
 
@@ -424,12 +520,16 @@ pub fn tail(text: &str, n: usize) -> String {
 /// A loopback HTTP port whose +1000 and +1001 are free too, never handed out before by this
 /// process (for a fake member, or a second cluster's member list).
 pub fn free_http_port() -> u16 {
-    pick_http_ports(1)[0]
+    pick_http_ports(1, 1)[0]
 }
 
-/// `n` HTTP ports whose +1000 and +1001 are free as well, none handed out before by this
-/// process.
-fn pick_http_ports(n: usize) -> Vec<u16> {
+/// `n` HTTP ports whose +1000 and +1001 (up to +1000 + `shards`, a peer port per shard) are
+/// free as well, none handed out before by this process.
+fn pick_http_ports(n: usize, shards: usize) -> Vec<u16> {
+    // every port a process of up to 8 shards may use, so clusters never overlap
+    let offsets: Vec<u16> = std::iter::once(0)
+        .chain((1000..=1000 + shards.max(8) as u16).take(shards.max(8) + 1))
+        .collect();
     let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = seed();
     let mut out = Vec::with_capacity(n);
@@ -439,10 +539,10 @@ fn pick_http_ports(n: usize) -> Vec<u16> {
         rng ^= rng << 17;
         let span = (PORT_RANGE.end - PORT_RANGE.start) as u64;
         let p = (PORT_RANGE.start as u64 + rng % span) as u16;
-        let ports = [p, p + 1000, p + 1001];
+        let ports: Vec<u16> = offsets.iter().map(|o| p + o).collect();
         let used: HashSet<u16> = taken
             .iter()
-            .flat_map(|t| [*t, t + 1000, t + 1001])
+            .flat_map(|t| offsets.iter().map(move |o| t + o))
             .collect();
         if ports.iter().any(|q| used.contains(q)) {
             continue;

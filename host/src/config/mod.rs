@@ -85,7 +85,8 @@ pub struct Args {
     /// Push UDP to the request's source IP instead of the `clientIP` parameter.
     #[arg(long)]
     pub push_to_client_ip: bool,
-    /// Most open client connections; more are accepted and closed at once [default: 10000].
+    /// Most open client connections of a member (of each shard, for distrod-glommio); more
+    /// are accepted and closed at once [default: 10000].
     #[arg(long)]
     pub max_connections: Option<usize>,
     /// An HTTP request not complete this long after its first byte closes its connection
@@ -328,9 +329,9 @@ impl ServerConfig {
     pub fn peer_address_of(&self, member: &MemberId) -> Result<SocketAddr, ConfigError> {
         if self.own_process(member) {
             let base = self.peer.port() - self.node.self_id.shard();
-            let port = base.checked_add(member.shard()).ok_or_else(|| {
-                ConfigError::new(format!("{member}: peer port above 65535"))
-            })?;
+            let port = base
+                .checked_add(member.shard())
+                .ok_or_else(|| ConfigError::new(format!("{member}: peer port above 65535")))?;
             return Ok(SocketAddr::new(self.peer.ip(), port));
         }
         peer_address(member).map_err(|e| ConfigError::new(format!("member {member}: {e}")))
@@ -350,7 +351,10 @@ impl ServerConfig {
         let port = match self.peer.port() {
             0 => 0,
             p => p.checked_add(shard).ok_or_else(|| {
-                ConfigError::new(format!("--peer {}: port + {shard} is above 65535", self.peer))
+                ConfigError::new(format!(
+                    "--peer {}: port + {shard} is above 65535",
+                    self.peer
+                ))
             })?,
         };
         cfg.peer = SocketAddr::new(self.peer.ip(), port);

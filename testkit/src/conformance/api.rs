@@ -1,16 +1,16 @@
 //! The v1 API of one standalone member, as the Nacos SDKs use it.
 
 use super::v1::{self, addrs, hosts, register};
+use crate::cluster::Target;
 use crate::cluster::{Cluster, HttpConn};
-use std::path::Path;
 
 const INSTANCE: &str = "/nacos/v1/ns/instance";
 
 /// Register, list, get, update, beat, deregister on a standalone member, with the answers
 /// the Python and JS SDKs depend on (`ok` bodies, ServiceInfo fields, beat JSON, an empty
 /// list for an unknown service, `ok` for deleting an absent instance).
-pub fn standalone_crud(bin: &Path) {
-    let c = Cluster::start(bin, 1, &[]);
+pub fn standalone_crud(t: &Target) {
+    let c = Cluster::start(t, 1, &[]);
     let svc = "crud";
     // unknown service: 200 with no hosts (rule R7)
     assert!(hosts(&c, 0, svc).is_empty());
@@ -77,8 +77,8 @@ pub fn standalone_crud(bin: &Path) {
 
 /// HTTP/1.1 keep-alive: pipelined requests are answered one by one in order, an error answer
 /// keeps the connection, and `Connection: close` is honoured.
-pub fn keep_alive_and_pipelining(bin: &Path) {
-    let c = Cluster::start(bin, 1, &[]);
+pub fn keep_alive_and_pipelining(t: &Target) {
+    let c = Cluster::start(t, 1, &[]);
     let list = "/nacos/v1/ns/instance/list?serviceName=pipe";
     let mut conn = HttpConn::connect(c.http_addr(0)).expect("connect");
     let pipelined = format!(

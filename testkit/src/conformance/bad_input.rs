@@ -2,11 +2,11 @@
 //! on serving everyone else.
 
 use super::v1::CONVERGE;
+use crate::cluster::Target;
 use crate::cluster::{wait_until, Cluster, HttpConn, NativeClient};
 use distro_core::{Reply, Request};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const LIST: &str = "/nacos/v1/ns/instance/list?serviceName=bad";
@@ -44,8 +44,8 @@ fn expect_status_and_close(c: &Cluster, bytes: &[u8], status: u16) {
 }
 
 /// Malformed HTTP is answered 400 and the connection closed; the member goes on serving.
-pub fn malformed_http_gets_400_and_close(bin: &Path) {
-    let c = Cluster::start(bin, 1, &[]);
+pub fn malformed_http_gets_400_and_close(t: &Target) {
+    let c = Cluster::start(t, 1, &[]);
     expect_status_and_close(&c, b"\x00\x01GARBAGE \xff\r\n\r\n", 400);
     expect_status_and_close(&c, b"GET /a b c d\r\nHost x\r\n\r\n", 400);
     expect_status_and_close(
@@ -63,14 +63,14 @@ pub fn malformed_http_gets_400_and_close(bin: &Path) {
 
 /// A request head over `max_http_head` is answered 431, a body over `max_http_body` 413, and
 /// the connection is closed.
-pub fn oversized_head_and_body_are_refused(bin: &Path) {
+pub fn oversized_head_and_body_are_refused(t: &Target) {
     let limits = [
         "--limit",
         "max_http_head=4096",
         "--limit",
         "max_http_body=1000",
     ];
-    let c = Cluster::start(bin, 1, &limits);
+    let c = Cluster::start(t, 1, &limits);
     let big = "a".repeat(8192);
     let head = format!("GET {LIST} HTTP/1.1\r\nX-Big: {big}\r\n\r\n");
     expect_status_and_close(&c, head.as_bytes(), 431);
@@ -94,8 +94,8 @@ pub fn oversized_head_and_body_are_refused(bin: &Path) {
 
 /// Unknown paths are 404, a known path with another method 405, missing or invalid
 /// parameters 400 with Nacos-style messages; none of these closes a keep-alive connection.
-pub fn unknown_paths_and_bad_parameters(bin: &Path) {
-    let c = Cluster::start(bin, 1, &[]);
+pub fn unknown_paths_and_bad_parameters(t: &Target) {
+    let c = Cluster::start(t, 1, &[]);
     let mut conn = HttpConn::connect(c.http_addr(0)).expect("connect");
     let mut ask = |method: &str, target: &str| {
         let req = format!("{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
@@ -182,9 +182,9 @@ pub fn unknown_paths_and_bad_parameters(bin: &Path) {
 
 /// A client that sends part of a request and stalls is closed after the request timeout; an
 /// idle keep-alive connection after the idle timeout, not before.
-pub fn stalled_and_idle_connections_are_closed(bin: &Path) {
+pub fn stalled_and_idle_connections_are_closed(t: &Target) {
     let timeouts = ["--request-timeout-ms", "300", "--idle-timeout-ms", "3000"];
-    let c = Cluster::start(bin, 1, &timeouts);
+    let c = Cluster::start(t, 1, &timeouts);
     let mut stalled = HttpConn::connect(c.http_addr(0)).expect("connect");
     stalled
         .send(b"GET /nacos/v1/ns/instance/list?serviceName=s HTTP/1.1\r\nHost:")
@@ -222,13 +222,24 @@ pub fn stalled_and_idle_connections_are_closed(bin: &Path) {
 
 /// With `--max-connections 2`, a third client connection (HTTP or native) is closed at once;
 /// a freed slot serves again.
-pub fn connection_limit(bin: &Path) {
-    let c = Cluster::start(bin, 1, &["--max-connections", "2"]);
-    let mut http = HttpConn::connect(c.http_addr(0)).expect("connect");
-    assert_eq!(http.get(LIST).expect("first connection").status, 200);
+pub fn connection_limit(t: &Target) {
+    // the limit is per member: a process of several shards holds it on each
+    let limit = 2;
+    let total = limit * t.shards_per_process();
+    let c = Cluster::start(t, 1, &["--max-connections", "2"]);
     let mut native = NativeClient::connect(c.native_addr(0));
     assert_eq!(native.request(Request::Ping), Reply::Pong);
-
+    // fill every member (the kernel spreads connections over shards)
+    let mut held = Vec::new();
+    let mut refused = 0;
+    while held.len() + 1 < total && refused < 40 * t.shards_per_process() {
+        let mut conn = HttpConn::connect(c.http_addr(0)).expect("the listener accepts");
+        match conn.get(LIST) {
+            Ok(r) if r.status == 200 => held.push(conn),
+            _ => refused += 1,
+        }
+    }
+    assert_eq!(held.len() + 1, total, "every member serves up to its limit");
     for addr in [c.http_addr(0), c.native_addr(0)] {
         let mut over = HttpConn::connect(addr).expect("the listener accepts");
         assert!(
@@ -236,8 +247,10 @@ pub fn connection_limit(bin: &Path) {
             "a connection over the limit to {addr} must be closed"
         );
     }
-    assert_eq!(http.get(LIST).expect("held connection").status, 200);
-    drop(http);
+    for conn in &mut held {
+        assert_eq!(conn.get(LIST).expect("held connection").status, 200);
+    }
+    drop(held);
     wait_until(
         CONVERGE,
         "a freed slot to serve again",
@@ -252,8 +265,8 @@ pub fn connection_limit(bin: &Path) {
 /// Garbage on the native or peer port closes that connection and is counted
 /// (`distro_rejected_frames_total`); junk datagrams on the UDP port are counted; the member
 /// and its other clients carry on.
-pub fn garbage_on_frame_ports_is_closed_and_counted(bin: &Path) {
-    let c = Cluster::start(bin, 1, &[]);
+pub fn garbage_on_frame_ports_is_closed_and_counted(t: &Target) {
+    let c = Cluster::start(t, 1, &[]);
     let mut good = NativeClient::connect(c.native_addr(0));
     good.register("bad", "10.1.1.1", 1);
     let before = c.metric(0, "rejected_frames");
@@ -319,8 +332,8 @@ pub fn garbage_on_frame_ports_is_closed_and_counted(bin: &Path) {
 /// A client that pipelines requests and reads the answers far slower than it asks for them is
 /// closed once its unwritten answers pass `--client-write-buffer`: it gets a fraction of them,
 /// and the member's memory stays bounded.
-pub fn slow_reader_is_closed(bin: &Path) {
-    let c = Cluster::start(bin, 1, &["--client-write-buffer", "1000000"]);
+pub fn slow_reader_is_closed(t: &Target) {
+    let c = Cluster::start(t, 1, &["--client-write-buffer", "1000000"]);
     let meta = format!("k%3D{}", "m".repeat(2000));
     for port in 1..=100 {
         let r = c.http(

@@ -2,15 +2,15 @@
 
 use super::replication::start_cluster;
 use super::v1::{self, addrs, register, wait_for_addrs, CONVERGE};
+use crate::cluster::Target;
 use crate::cluster::{wait_until, Cluster, NativeClient, UdpSubscriber};
 use distro_core::{Instance, Reply, Request, ServiceKey};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A native client's instances live as long as its connection: once it closes, they are gone
 /// from every member, while other clients' instances stay.
-pub fn native_close_removes_instances_everywhere(bin: &Path) {
-    let c = start_cluster(bin, 3, &[]);
+pub fn native_close_removes_instances_everywhere(t: &Target) {
+    let c = start_cluster(t, 3, &[]);
     register(&c, 0, "conn-a", "10.3.0.1", 1);
     let mut native = NativeClient::connect(c.native_addr(1));
     native.register("conn-a", "10.3.1.1", 1);
@@ -32,7 +32,7 @@ pub fn native_close_removes_instances_everywhere(bin: &Path) {
 
 /// A native client that answers probes keeps its connection and instances through many probe
 /// rounds; one that never answers is closed and its instances are removed.
-pub fn unanswered_probes_close_the_connection(bin: &Path) {
+pub fn unanswered_probes_close_the_connection(t: &Target) {
     let fast_probes = [
         "--timing",
         "conn_idle=200",
@@ -41,7 +41,7 @@ pub fn unanswered_probes_close_the_connection(bin: &Path) {
         "--timing",
         "probe_timeout=300",
     ];
-    let c = Cluster::start(bin, 1, &fast_probes);
+    let c = Cluster::start(t, 1, &fast_probes);
     let mut alive = NativeClient::connect(c.native_addr(0));
     alive.register("probes", "10.4.0.1", 1);
     let mut hung = NativeClient::connect_ignoring_probes(c.native_addr(0));
@@ -76,8 +76,8 @@ pub fn unanswered_probes_close_the_connection(bin: &Path) {
 }
 
 /// A native subscriber gets the current view, then a push for each change.
-pub fn native_subscriber_gets_pushes(bin: &Path) {
-    let c = Cluster::start(bin, 1, &["--timing", "push_window=10"]);
+pub fn native_subscriber_gets_pushes(t: &Target) {
+    let c = Cluster::start(t, 1, &["--timing", "push_window=10"]);
     let mut sub = NativeClient::connect(c.native_addr(0));
     assert!(sub.subscribe("pushed").hosts.is_empty());
     register(&c, 0, "pushed", "10.0.0.9", 1);
@@ -120,14 +120,14 @@ fn wait_for_push(
 /// A v1 UDP subscriber (`udpPort` on a list) receives a `dom` push for a change and acks it;
 /// an acked push is not sent again, an unacked one is resent once after the ack timeout.
 /// Large views arrive gzipped.
-pub fn udp_subscriber_receives_and_acks_push(bin: &Path) {
+pub fn udp_subscriber_receives_and_acks_push(t: &Target) {
     let timings = [
         "--timing",
         "push_window=10",
         "--timing",
         "push_ack_timeout=500",
     ];
-    let c = Cluster::start(bin, 1, &timings);
+    let c = Cluster::start(t, 1, &timings);
     let acking = UdpSubscriber::bind();
     let silent = UdpSubscriber::bind();
     for (sub, clusters) in [(&acking, ""), (&silent, "DEFAULT")] {

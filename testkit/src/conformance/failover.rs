@@ -3,9 +3,9 @@
 
 use super::replication::start_cluster;
 use super::v1::{self, addrs, CONVERGE};
+use crate::cluster::Target;
 use crate::cluster::{wait_until, Cluster, NativeClient};
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const SVC: &str = "failover";
@@ -71,7 +71,7 @@ impl Beaters {
 /// are connected to every member. Members 0 and 1 keep listing every live client throughout
 /// (the v1 clients member 2 was responsible for included), drop the native client of member 2,
 /// and member 2, restarted, becomes ready from a snapshot and lists exactly the live clients.
-pub fn kill9_keeps_live_clients_and_restart_converges(bin: &Path) {
+pub fn kill9_keeps_live_clients_and_restart_converges(t: &Target) {
     let timings = [
         "--timing",
         "beat_timeout=3000",
@@ -86,7 +86,7 @@ pub fn kill9_keeps_live_clients_and_restart_converges(bin: &Path) {
         "--timing",
         "cleanup_interval=300",
     ];
-    let mut c = start_cluster(bin, 3, &timings);
+    let mut c = start_cluster(t, 3, &timings);
     let mut beaters = Beaters::new(&c);
     beaters.beat(&c);
     let mut natives: Vec<NativeClient> = (0..3)

@@ -1,11 +1,11 @@
 //! Nothing a client sends makes a member panic: mutated and random input on every port.
 
+use crate::cluster::Target;
 use crate::cluster::{Cluster, HttpConn, NativeClient};
 use distro_core::wire::{encode_frame, ClientMsg, Hello, PeerMsg};
 use distro_core::{Instance, MemberId, Request, RequestId, ServiceKey};
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
-use std::path::Path;
 use std::time::Duration;
 
 /// Inputs sent; each is one connection or datagram.
@@ -142,8 +142,8 @@ fn send_and_drain(addr: SocketAddr, bytes: &[u8]) {
 
 /// Mutated and random input on the HTTP, native, peer and UDP ports from a fixed seed; the
 /// member never panics, keeps serving, and keeps a well-behaved client's registration.
-pub fn fuzzed_input_never_panics(bin: &Path) {
-    let mut c = Cluster::start(bin, 1, &["--request-timeout-ms", "300"]);
+pub fn fuzzed_input_never_panics(t: &Target) {
+    let mut c = Cluster::start(t, 1, &["--request-timeout-ms", "300"]);
     let mut good = NativeClient::connect(c.native_addr(0));
     good.register("fuzz-ok", "10.0.0.1", 1);
     let http = http_templates();

@@ -7,7 +7,7 @@
 //! runs them all from an integration test:
 //!
 //! ```no_run
-//! use std::path::Path;
+//! use crate::cluster::Target;
 //! // one #[test] per scenario, e.g.
 //! distro_testkit::conformance::three_members_replicate(Path::new("target/debug/distrod"));
 //! // or every scenario in turn
@@ -29,9 +29,10 @@ mod failover;
 mod fuzz;
 mod process;
 mod replication;
+pub mod runner;
 mod v1;
 
-use std::path::Path;
+use crate::cluster::Target;
 
 pub use api::{keep_alive_and_pipelining, standalone_crud};
 pub use bad_input::{
@@ -63,60 +64,52 @@ pub const CLUSTER_TIMINGS: &[&str] = &[
     "push_window=10",
 ];
 
-/// A scenario: runs against the binary at the path, panics when it misbehaves.
-pub type Scenario = fn(&Path);
+/// A scenario: runs against the target (a binary, and its shard count), panics when it
+/// misbehaves.
+pub type Scenario = fn(&Target);
 
-/// Every scenario with its name, for a runner that is not a test harness.
-pub const SCENARIOS: &[(&str, Scenario)] = &[
-    ("standalone_crud", standalone_crud),
-    ("keep_alive_and_pipelining", keep_alive_and_pipelining),
-    ("three_members_replicate", three_members_replicate),
-    ("ip_port_write_forwarded", ip_port_write_forwarded),
-    ("beat_expiry", beat_expiry),
-    (
-        "kill9_keeps_live_clients_and_restart_converges",
-        kill9_keeps_live_clients_and_restart_converges,
-    ),
-    (
-        "native_close_removes_instances_everywhere",
-        native_close_removes_instances_everywhere,
-    ),
-    (
-        "unanswered_probes_close_the_connection",
-        unanswered_probes_close_the_connection,
-    ),
-    (
-        "native_subscriber_gets_pushes",
-        native_subscriber_gets_pushes,
-    ),
-    (
-        "udp_subscriber_receives_and_acks_push",
-        udp_subscriber_receives_and_acks_push,
-    ),
-    (
-        "malformed_http_gets_400_and_close",
-        malformed_http_gets_400_and_close,
-    ),
-    (
-        "oversized_head_and_body_are_refused",
-        oversized_head_and_body_are_refused,
-    ),
-    (
-        "unknown_paths_and_bad_parameters",
-        unknown_paths_and_bad_parameters,
-    ),
-    (
-        "stalled_and_idle_connections_are_closed",
-        stalled_and_idle_connections_are_closed,
-    ),
-    ("connection_limit", connection_limit),
-    ("slow_reader_is_closed", slow_reader_is_closed),
-    (
-        "garbage_on_frame_ports_is_closed_and_counted",
-        garbage_on_frame_ports_is_closed_and_counted,
-    ),
-    ("fuzzed_input_never_panics", fuzzed_input_never_panics),
-    ("signals_exit_0", signals_exit_0),
-    ("bind_failure_exits_1", bind_failure_exits_1),
-    ("bad_command_line_exits_2", bad_command_line_exits_2),
-];
+/// Defines [`SCENARIOS`] and the macro [`conformance_suite!`](crate::conformance_suite) from
+/// one list, so that a runtime's test suite runs every scenario.
+macro_rules! scenarios {
+    ($d:tt; $($name:ident),* $(,)?) => {
+        /// Every scenario with its name, for a runner that is not a test harness.
+        pub const SCENARIOS: &[(&str, Scenario)] = &[$((stringify!($name), $name)),*];
+
+        /// One `#[test]` per conformance scenario against a [`Target`]:
+        /// `distro_testkit::conformance_suite!(Target::new(Path::new(env!("CARGO_BIN_EXE_distrod"))));`
+        /// in a runtime's integration test runs them all, each its own test.
+        #[macro_export]
+        macro_rules! conformance_suite {
+            ($d target:expr) => {$(
+                #[test]
+                fn $name() {
+                    $crate::conformance::$name(&$d target);
+                }
+            )*};
+        }
+    };
+}
+
+scenarios!($;
+    standalone_crud,
+    keep_alive_and_pipelining,
+    three_members_replicate,
+    ip_port_write_forwarded,
+    beat_expiry,
+    kill9_keeps_live_clients_and_restart_converges,
+    native_close_removes_instances_everywhere,
+    unanswered_probes_close_the_connection,
+    native_subscriber_gets_pushes,
+    udp_subscriber_receives_and_acks_push,
+    malformed_http_gets_400_and_close,
+    oversized_head_and_body_are_refused,
+    unknown_paths_and_bad_parameters,
+    stalled_and_idle_connections_are_closed,
+    connection_limit,
+    slow_reader_is_closed,
+    garbage_on_frame_ports_is_closed_and_counted,
+    fuzzed_input_never_panics,
+    signals_exit_0,
+    bind_failure_exits_1,
+    bad_command_line_exits_2,
+);

@@ -1,13 +1,13 @@
 //! The process contract every runtime binary keeps: exit statuses and stop signals.
 
+use crate::cluster::Target;
 use crate::cluster::{Cluster, HttpConn, NativeClient};
-use std::path::Path;
-use std::process::Command;
+
 use std::time::Duration;
 
 /// SIGTERM and SIGINT stop a member with exit status 0, also with open client connections.
-pub fn signals_exit_0(bin: &Path) {
-    let mut c = Cluster::start(bin, 1, &[]);
+pub fn signals_exit_0(t: &Target) {
+    let mut c = Cluster::start(t, 1, &[]);
     for sig in ["TERM", "INT"] {
         let _idle = HttpConn::connect(c.http_addr(0)).expect("connect");
         let mut native = NativeClient::connect(c.native_addr(0));
@@ -20,10 +20,11 @@ pub fn signals_exit_0(bin: &Path) {
 }
 
 /// A socket that cannot be bound exits with status 1 and a message naming the address.
-pub fn bind_failure_exits_1(bin: &Path) {
-    let c = Cluster::start(bin, 1, &[]);
+pub fn bind_failure_exits_1(t: &Target) {
+    let c = Cluster::start(t, 1, &[]);
     let taken = c.http_addr(0).to_string();
-    let out = Command::new(bin)
+    let out = t
+        .command()
         .args(["--http", &taken])
         .output()
         .expect("run the binary");
@@ -37,7 +38,7 @@ pub fn bind_failure_exits_1(bin: &Path) {
 }
 
 /// A bad command line exits with status 2 and says what is wrong, before binding anything.
-pub fn bad_command_line_exits_2(bin: &Path) {
+pub fn bad_command_line_exits_2(t: &Target) {
     let cases: &[(&[&str], &str)] = &[
         (&["--timing", "nope=1"], "nope"),
         (&["--limit", "max_clients=many"], "max_clients"),
@@ -45,10 +46,7 @@ pub fn bad_command_line_exits_2(bin: &Path) {
         (&["--members", "127.0.0.1:1,127.0.0.1:2"], "127.0.0.1:8848"),
     ];
     for (args, mentions) in cases {
-        let out = Command::new(bin)
-            .args(*args)
-            .output()
-            .expect("run the binary");
+        let out = t.command().args(*args).output().expect("run the binary");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(

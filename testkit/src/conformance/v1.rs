@@ -164,7 +164,7 @@ pub(crate) fn wait_all_up(c: &Cluster, i: usize) {
                         .collect()
                 })
                 .unwrap_or_default();
-            if states.len() == c.len() && states.iter().all(|s| s == "UP") {
+            if states.len() == c.members_total() && states.iter().all(|s| s == "UP") {
                 Ok(())
             } else {
                 Err(r.body)
