@@ -94,9 +94,8 @@ impl Shard {
     }
 
     fn wake(&self, conn: ConnId) {
-        match self.owners.borrow().get(&conn) {
-            Some(Owner::Tcp(s) | Owner::PipeOut(s)) => s.notify(),
-            _ => {}
+        if let Some(Owner::Tcp(s) | Owner::PipeOut(s)) = self.owners.borrow().get(&conn) {
+            s.notify();
         }
     }
 
