@@ -112,6 +112,7 @@ impl From<&Target> for Target {
 
 /// One member process.
 struct Member {
+    target: Target,
     http: SocketAddr,
     native: SocketAddr,
     peer: SocketAddr,
@@ -145,13 +146,33 @@ impl Cluster {
         others: &[String],
         extra_args: &[&str],
     ) -> Cluster {
-        let target = target.into();
+        Self::start_processes(&[target.into()], n, others, extra_args)
+    }
+
+    /// A cluster of one process per target (a mixed cluster: e.g. `distrod` and
+    /// `distrod-glommio --shards 2`).
+    pub fn start_mixed(targets: &[Target], extra_args: &[&str]) -> Cluster {
+        Self::start_processes(targets, targets.len(), &[], extra_args)
+    }
+
+    fn start_processes(
+        targets: &[Target],
+        n: usize,
+        others: &[String],
+        extra_args: &[&str],
+    ) -> Cluster {
+        let target = targets[0].clone();
         let binary = target.bin.clone();
         let binary = binary.as_path();
+        let shards = targets
+            .iter()
+            .map(Target::shards_per_process)
+            .max()
+            .unwrap_or(1);
         assert!(n > 0, "a cluster needs a member");
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
-            let ports = pick_http_ports(n, target.shards_per_process());
+            let ports = pick_http_ports(n, shards);
             let members_arg = ports
                 .iter()
                 .map(|p| format!("127.0.0.1:{p}"))
@@ -167,6 +188,7 @@ impl Cluster {
             for (i, port) in ports.iter().enumerate() {
                 let http: SocketAddr = ([127, 0, 0, 1], *port).into();
                 let member = Member {
+                    target: targets[i % targets.len()].clone(),
                     http,
                     native: SocketAddr::new(http.ip(), port + 1000),
                     peer: SocketAddr::new(http.ip(), port + 1001),
@@ -204,14 +226,22 @@ impl Cluster {
         self.members.len()
     }
 
-    /// Number of members: processes × shards.
+    /// Number of members: every process's shards.
     pub fn members_total(&self) -> usize {
-        self.members.len() * self.target.shards_per_process()
+        self.members
+            .iter()
+            .map(|m| m.target.shards_per_process())
+            .sum()
     }
 
-    /// The server under test.
+    /// The server under test (of process 0, in a mixed cluster).
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// The server process `i` runs.
+    pub fn target_of(&self, i: usize) -> &Target {
+        &self.members[i].target
     }
 
     /// Whether the cluster has no member (never: [`Cluster::start`] needs one).
@@ -370,7 +400,7 @@ impl Cluster {
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or_else(|| panic!("no metric {name} in:\n{}", r.body));
             by_shard.insert(member, value);
-            if by_shard.len() >= self.target.shards_per_process() {
+            if by_shard.len() >= self.members[i].target.shards_per_process() {
                 break;
             }
         }
@@ -386,7 +416,7 @@ impl Cluster {
             .open(&m.log)
             .unwrap_or_else(|e| panic!("open log {}: {e}", m.log.display()));
         let _ = writeln!(log, "==== testkit: starting member {i} ({})", m.http);
-        let mut cmd = self.target.command();
+        let mut cmd = m.target.command();
         cmd.arg("--http").arg(m.http.to_string());
         if self.members_arg.contains(',') {
             cmd.arg("--members").arg(&self.members_arg);
@@ -397,7 +427,7 @@ impl Cluster {
             .stderr(Stdio::from(log));
         let child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.target.bin.display()));
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", m.target.bin.display()));
         self.members[i].child = Some(child);
     }
 

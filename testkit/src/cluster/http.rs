@@ -89,6 +89,15 @@ impl HttpConn {
         self.stream.write_all(bytes)
     }
 
+    /// Sends `method target` (no body) with keep-alive and returns its response.
+    pub fn request(&mut self, method: &str, target: &str) -> io::Result<Response> {
+        self.send(
+            format!("{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+                .as_bytes(),
+        )?;
+        self.read_response()
+    }
+
     /// Sends `GET target` with keep-alive and returns its response.
     pub fn get(&mut self, target: &str) -> io::Result<Response> {
         self.send(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())?;

@@ -30,6 +30,7 @@ mod fuzz;
 mod process;
 mod replication;
 pub mod runner;
+pub mod shards;
 mod v1;
 
 use crate::cluster::Target;
