@@ -21,21 +21,7 @@ fn main() -> ExitCode {
         }
     }
     let two = Target::sharded(bin, 2);
-    let shard_scenarios: [(&str, fn(&Target)); 3] = [
-        (
-            "read_your_writes_across_shards",
-            shards::read_your_writes_across_shards,
-        ),
-        (
-            "write_on_the_wrong_shard_is_forwarded",
-            shards::write_on_the_wrong_shard_is_forwarded,
-        ),
-        (
-            "native_close_on_a_later_shard_removes_everywhere",
-            shards::native_close_on_a_later_shard_removes_everywhere,
-        ),
-    ];
-    for (name, scenario) in shard_scenarios {
+    for (name, scenario) in shards::SCENARIOS {
         let t = two.clone();
         cases.push(Case::new(format!("shards=2/{name}"), move || scenario(&t)));
     }

@@ -6,10 +6,27 @@
 
 use super::replication::start_cluster;
 use super::v1::{self, CONVERGE};
+use super::Scenario;
 use crate::cluster::{wait_until, Cluster, HttpConn, NativeClient, Target};
 use distro_core::{Reply, Request};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+
+/// The scenarios of one sharded target (the mixed cluster takes two targets).
+pub const SCENARIOS: &[(&str, Scenario)] = &[
+    (
+        "read_your_writes_across_shards",
+        read_your_writes_across_shards,
+    ),
+    (
+        "write_on_the_wrong_shard_is_forwarded",
+        write_on_the_wrong_shard_is_forwarded,
+    ),
+    (
+        "native_close_on_a_later_shard_removes_everywhere",
+        native_close_on_a_later_shard_removes_everywhere,
+    ),
+];
 
 /// The member (shard) answering on this keep-alive connection.
 fn shard_of(conn: &mut HttpConn) -> String {
