@@ -12,6 +12,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if config.shards.is_some_and(|n| n > 1) || !config.cpus.is_empty() {
+        eprintln!(
+            "distrod: runs one member on one thread; --shards and --cpus are for distrod-glommio"
+        );
+        return ExitCode::from(2);
+    }
     let filter = match EnvFilter::try_new(&config.log) {
         Ok(f) => f,
         Err(e) => {
