@@ -453,3 +453,23 @@ fn random_seed() -> u64 {
 
 #[cfg(test)]
 mod tests;
+
+/// What a runtime binary's `main` starts with: parses the command line (help and version
+/// exit at once), then sets up logging to stderr with the configured filter. On a bad
+/// command line or log filter, prints `program: <why>` and returns the exit code 2.
+pub fn start(program: &str) -> Result<ServerConfig, std::process::ExitCode> {
+    use std::io::IsTerminal;
+    let fail = |why: String| {
+        eprintln!("{program}: {why}");
+        std::process::ExitCode::from(2)
+    };
+    let config = ServerConfig::from_env().map_err(|e| fail(e.to_string()))?;
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .map_err(|e| fail(format!("invalid log filter `{}`: {e}", config.log)))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    Ok(config)
+}
