@@ -1,25 +1,30 @@
 //! Conformance scenarios: what any `distrod` runtime binary must do, checked against real
 //! processes over loopback.
 //!
-//! Each scenario is a function taking the path of the binary under test; it starts its own
-//! processes with [`Cluster`](crate::cluster::Cluster), panics (after printing the members'
-//! log tails) when the binary misbehaves, and stops everything when it returns. A runtime crate
-//! runs them all from an integration test:
+//! Each scenario is a function taking the [`Target`] under test (a binary, and how many
+//! shards each of its processes runs); it starts its own processes with
+//! [`Cluster`](crate::cluster::Cluster), panics (after printing the members' log tails) when
+//! the binary misbehaves, and stops everything when it returns. A runtime crate runs them all
+//! from an integration test with [`conformance_suite!`](crate::conformance_suite), one test
+//! per scenario, or in turn (see [`runner`] for suites that may have to skip):
 //!
 //! ```no_run
-//! use crate::cluster::Target;
-//! // one #[test] per scenario, e.g.
-//! distro_testkit::conformance::three_members_replicate(Path::new("target/debug/distrod"));
-//! // or every scenario in turn
+//! use distro_testkit::cluster::Target;
+//! use std::path::Path;
+//! let target = Target::sharded(Path::new("target/debug/distrod-glommio"), 2);
+//! distro_testkit::conformance::three_members_replicate(&target);
 //! for (name, scenario) in distro_testkit::conformance::SCENARIOS {
 //!     println!("{name}");
-//!     scenario(Path::new("target/debug/distrod"));
+//!     scenario(&target);
 //! }
 //! ```
 //!
+//! Scenarios that count members count `processes × shards`; [`shards`] has the scenarios
+//! only a sharded runtime has.
+//!
 //! Scenarios wait by polling with deadlines, never with fixed sleeps, and shorten the
 //! protocol's timings with `--timing` where they wait for expiry. They assume nothing of the
-//! runtime beyond the shared command line (`distro-cli`), the `distrod listening ...` ready
+//! runtime beyond the shared command line (`distro-host`), the `distrod listening ...` ready
 //! line, the v1 HTTP API, the native and peer wire formats, and `/metrics`.
 
 mod api;
