@@ -8,7 +8,7 @@
 //! ## The shard-as-member model
 //!
 //! * **Identity.** Shard `k` of the process whose HTTP address is `ip:port` is the member
-//!   `ip:port` for `k = 0` and `ip:port/k` otherwise ([`MemberId::of_shard`]). The member list
+//!   `ip:port` for `k = 0` and `ip:port/k` otherwise ([`MemberId::of_shard`](distro_core::MemberId::of_shard)). The member list
 //!   (`--members`) names processes, as for `distrod`; each process announces its shard count in
 //!   the peer handshake, so every member, `distrod` on mio included, counts
 //!   `processes × shards` members and computes the Nacos responsibility hash over all of them.
