@@ -56,6 +56,8 @@ mod http;
 mod links;
 mod route;
 mod stats;
+#[cfg(test)]
+mod tests;
 
 pub use client::{Client, ClientError};
 pub use clock::Clock;

@@ -17,5 +17,8 @@ fn too_little_locked_memory_is_one_clear_line_and_exit_1() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
-    assert!(err.contains("locked memory") && err.contains("64 KiB"), "{err}");
+    assert!(
+        err.contains("locked memory") && err.contains("64 KiB"),
+        "{err}"
+    );
 }

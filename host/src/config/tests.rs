@@ -197,3 +197,36 @@ fn port_overflow_is_an_error() {
     let err = parse(&["--http", "127.0.0.1:65000"]).unwrap_err();
     assert!(err.to_string().contains("above 65535"), "{err}");
 }
+
+#[test]
+fn a_shard_has_its_own_identity_and_peer_port_and_links_to_every_other_member() {
+    let c = parse(&[
+        "--http",
+        "127.0.0.1:18858",
+        "--members",
+        "127.0.0.1:18848,127.0.0.1:18858",
+    ])
+    .unwrap();
+    let s = c.for_shard(2, 3).unwrap();
+    assert_eq!(s.node.self_id.as_str(), "127.0.0.1:18858/2");
+    assert_eq!((s.node.shards, s.peer.port()), (3, 19861));
+    assert_eq!(s.http, c.http, "client ports are shared");
+    let peers: Vec<(String, u16)> = s
+        .peers
+        .iter()
+        .map(|(m, a)| (m.to_string(), a.port()))
+        .collect();
+    assert_eq!(
+        peers,
+        vec![
+            ("127.0.0.1:18848".to_string(), 19849),
+            ("127.0.0.1:18858".to_string(), 19859),
+            ("127.0.0.1:18858/1".to_string(), 19860),
+        ]
+    );
+    // another process's shard, announced later
+    let other = distro_core::MemberId::of_shard("127.0.0.1:18848", 1);
+    assert_eq!(s.peer_address_of(&other).unwrap().port(), 19850);
+    assert_ne!(c.node.seed, s.node.seed);
+    assert!(parse(&["--shards", "0"]).is_err());
+}

@@ -1,0 +1,123 @@
+//! The host's connection logic without sockets: bytes in, actions and bytes out.
+
+use crate::{Action, Host, Listener, ServerConfig};
+use distro_core::ConnId;
+use std::net::SocketAddr;
+
+fn host(args: &[&str]) -> Host {
+    let argv = ["distrod", "--http", "127.0.0.1:18848", "--log-level", "off"];
+    Host::new(ServerConfig::parse_from(argv.iter().chain(args)).unwrap())
+}
+
+fn client() -> SocketAddr {
+    "127.0.0.1:40000".parse().unwrap()
+}
+
+/// Drains the actions; returns them.
+fn actions(h: &mut Host) -> Vec<Action> {
+    h.handle_timeout();
+    std::iter::from_fn(|| h.poll_action()).collect()
+}
+
+/// Takes everything written to `conn` as text (the readiness way).
+fn written(h: &mut Host, conn: ConnId) -> String {
+    let out = String::from_utf8_lossy(h.output(conn)).to_string();
+    h.consume(conn, out.len());
+    out
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order_on_one_connection() {
+    let mut h = host(&[]);
+    let conn = h.accept(Listener::Http, client()).unwrap();
+    h.received(
+        conn,
+        b"POST /nacos/v1/ns/instance?serviceName=s&ip=10.0.0.1&port=80 HTTP/1.1\r\nContent-Length: 0\r\n\r\n\
+          GET /nacos/v1/ns/instance/list?serviceName=s HTTP/1.1\r\n\r\n",
+    );
+    assert!(actions(&mut h).contains(&Action::Write(conn)));
+    let out = written(&mut h, conn);
+    let ok = out.find("\r\n\r\nok").expect("the register's answer");
+    let list = out.find("\"ip\":\"10.0.0.1\"").expect("the list's answer");
+    assert!(ok < list, "{out}");
+    assert!(h.is_open(conn), "keep-alive");
+}
+
+#[test]
+fn connection_close_closes_after_the_answer_is_written() {
+    let mut h = host(&[]);
+    let conn = h.accept(Listener::Http, client()).unwrap();
+    h.received(
+        conn,
+        b"GET /nacos/v1/ns/service/list HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(actions(&mut h), vec![Action::Write(conn)]);
+    // taken but not yet written: still open, still counted
+    let mut buf = Vec::new();
+    h.take_output(conn, &mut buf);
+    assert!(h.is_open(conn) && !buf.is_empty());
+    h.written(conn);
+    assert_eq!(actions(&mut h), vec![Action::Close(conn)]);
+    assert!(!h.is_open(conn));
+}
+
+#[test]
+fn a_client_that_does_not_read_is_closed_at_the_write_bound() {
+    let mut h = host(&["--client-write-buffer", "300"]);
+    let conn = h.accept(Listener::Http, client()).unwrap();
+    let get = b"GET /nacos/v1/ns/service/list HTTP/1.1\r\n\r\n";
+    for _ in 0..10 {
+        h.received(conn, get);
+        let _ = actions(&mut h);
+        if !h.is_open(conn) {
+            break;
+        }
+    }
+    assert!(!h.is_open(conn), "closed once over 300 unwritten bytes");
+    assert_eq!(h.stats().slow_readers_closed, 1);
+}
+
+#[test]
+fn garbage_on_a_frame_port_closes_that_connection_and_is_counted() {
+    let mut h = host(&[]);
+    let bad = h.accept(Listener::Native, client()).unwrap();
+    let good = h.accept(Listener::Native, client()).unwrap();
+    h.received(bad, &[0xff; 64]);
+    assert!(actions(&mut h).contains(&Action::Close(bad)));
+    assert_eq!(h.stats().frames_rejected, 1);
+    assert!(h.is_open(good) && !h.is_open(bad));
+    // what still arrives on it is ignored
+    h.received(bad, &[0xff; 64]);
+    assert_eq!(h.stats().frames_rejected, 1);
+}
+
+#[test]
+fn a_peer_link_is_connected_when_due_and_carries_the_handshake() {
+    let mut h = host(&["--members", "127.0.0.1:18848,127.0.0.1:18858"]);
+    let connect = actions(&mut h)
+        .into_iter()
+        .find_map(|a| match a {
+            Action::Connect { conn, member, addr } => Some((conn, member, addr)),
+            _ => None,
+        })
+        .expect("a connect");
+    assert_eq!(connect.1.as_str(), "127.0.0.1:18858");
+    assert_eq!(connect.2.port(), 19859);
+    h.link_connected(connect.0);
+    let acts = actions(&mut h);
+    assert!(acts.contains(&Action::Write(connect.0)), "{acts:?}");
+    assert!(!h.output(connect.0).is_empty(), "the node's hello");
+    // the peer closes it: the link reconnects later, under a new id
+    h.read_closed(connect.0);
+    let _ = actions(&mut h);
+    assert!(!h.is_open(connect.0));
+}
+
+#[test]
+fn the_connection_limit_counts_clients_not_peers() {
+    let mut h = host(&["--max-connections", "1"]);
+    let _peer = h.accept(Listener::Peer, client()).unwrap();
+    assert!(h.accept(Listener::Http, client()).is_some());
+    assert!(h.accept(Listener::Native, client()).is_none());
+    assert_eq!(h.stats().connections_rejected, 1);
+}
