@@ -4,7 +4,7 @@
 use crate::mesh::{self, Pipe};
 use crate::signal::Signal;
 use crate::tcp;
-use distro_core::{ConnId, MemberId};
+use distro_core::{ConnId, MemberId, Timestamp};
 use distro_host::{Action, Host};
 use futures_lite::future;
 use glommio::channels::channel_mesh::Senders;
@@ -43,8 +43,10 @@ pub(crate) struct Shard {
     pub udp: Rc<UdpSocket>,
     datagrams: RefCell<VecDeque<(SocketAddr, Vec<u8>)>>,
     datagrams_ready: Signal,
-    /// The host's deadline may have moved earlier.
+    /// The host's deadline moved earlier than the one the timer task sleeps to.
     timer: Signal,
+    /// The deadline the timer task sleeps to.
+    armed: Cell<Timestamp>,
     pub stop: Arc<AtomicBool>,
     pub stopped: Cell<bool>,
 }
@@ -67,6 +69,7 @@ impl Shard {
             datagrams: RefCell::new(VecDeque::new()),
             datagrams_ready: Signal::default(),
             timer: Signal::default(),
+            armed: Cell::new(Timestamp::NEVER),
             stop,
             stopped: Cell::new(false),
         })
@@ -90,7 +93,11 @@ impl Shard {
                 }
             }
         }
-        self.timer.notify();
+        // wake the timer task only for an earlier deadline: re-arming a timer costs a
+        // submission, and most inputs leave the deadline where it was
+        if self.host.borrow().next_deadline() < self.armed.get() {
+            self.timer.notify();
+        }
     }
 
     fn wake(&self, conn: ConnId) {
@@ -143,13 +150,16 @@ impl Shard {
                 self.stopped.set(true);
                 return;
             }
-            let wait = {
+            let (deadline, wait) = {
                 let h = self.host.borrow();
-                h.clock().until(h.next_deadline())
-            }
-            .map_or(STOP_CHECK, |d| d.min(STOP_CHECK));
+                let deadline = h.next_deadline();
+                (deadline, h.clock().until(deadline))
+            };
+            let wait = wait.map_or(STOP_CHECK, |d| d.min(STOP_CHECK));
             if !wait.is_zero() {
+                self.armed.set(deadline);
                 future::or(glommio::timer::sleep(wait), self.timer.wait()).await;
+                self.armed.set(Timestamp::NEVER);
             }
             let due = {
                 let h = self.host.borrow();

@@ -1,6 +1,6 @@
 //! The `distro-load` command line.
 
-use super::compare::{self, CompareSpec};
+use super::compare::{self, CompareSpec, Server, ServerRuntime};
 use super::engine::{LoadSpec, Workload, WorkloadKind};
 use super::propagation::{self, PropagationSpec};
 use super::proto::Protocol;
@@ -135,6 +135,10 @@ pub struct PropArgs {
     /// Observe by polling only.
     #[arg(long)]
     pub poll_only: bool,
+    /// Observe at the first member too, on connections of their own (with
+    /// `distrod-glommio`, another shard of the process that took the register).
+    #[arg(long)]
+    pub observe_first: bool,
     /// Write the report as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -152,15 +156,29 @@ pub struct CompareArgs {
     /// Output directory.
     #[arg(long, default_value = "benches/results")]
     pub out_dir: PathBuf,
+    /// Runtimes to measure: `mio` (`distrod`), `glommio` (`distrod-glommio`, once per
+    /// `--shards` count).
+    #[arg(long, value_delimiter = ',', default_value = "mio")]
+    pub server: Vec<ServerRuntime>,
+    /// Shard counts of `distrod-glommio` (each is measured).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub shards: Vec<u16>,
     /// The distrod binary [default: next to this executable, else on PATH].
     #[arg(long)]
     pub distrod: Option<PathBuf>,
-    /// Extra distrod arguments (repeatable).
+    /// The distrod-glommio binary [default: next to this executable, else on PATH].
+    #[arg(long)]
+    pub distrod_glommio: Option<PathBuf>,
+    /// Extra arguments of every distrod server (repeatable).
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     pub server_args: Vec<String>,
-    /// The rnacos binary [default: on PATH, or /work/rnacos-install/bin/rnacos].
+    /// The rnacos binary [default: on PATH]; install it with
+    /// `cargo install rnacos --root <dir>` and pass `<dir>/bin/rnacos`.
     #[arg(long)]
     pub rnacos: Option<PathBuf>,
+    /// Leave r-nacos out even when it is installed.
+    #[arg(long)]
+    pub no_rnacos: bool,
     /// Rounds (medians are taken over them).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
@@ -266,6 +284,10 @@ fn prop_cmd(a: PropArgs) -> Res {
     } else {
         a.members.clone()
     };
+    let mut members = members;
+    if a.observe_first {
+        members.insert(1, members[0]);
+    }
     let natives = members
         .iter()
         .map(|m| SocketAddr::new(m.ip(), m.port() + 1000))
@@ -309,23 +331,40 @@ fn prop_cmd(a: PropArgs) -> Res {
 }
 
 fn compare_cmd(a: CompareArgs) -> Res {
-    let distrod = locate(a.distrod.as_deref(), "distrod").ok_or(
-        "distrod not found: build it (cargo build --release -p distro-mio) or pass --distrod",
-    )?;
-    let rnacos = match &a.rnacos {
-        Some(p) => locate(Some(p), "rnacos").ok_or(format!("{} does not exist", p.display())),
-        None => locate(None, "rnacos")
-            .or_else(|| {
-                let p = PathBuf::from("/work/rnacos-install/bin/rnacos");
-                p.exists().then_some(p)
-            })
-            .ok_or_else(|| {
-                "no rnacos binary found (install it with `cargo install rnacos`, or pass --rnacos)"
-                    .to_string()
-            }),
-    };
     let mut server_args = vec!["--limit".to_string(), "max_clients=10000000".to_string()];
     server_args.extend(a.server_args.iter().cloned());
+    let mut servers = Vec::new();
+    for runtime in &a.server {
+        match runtime {
+            ServerRuntime::Mio => {
+                let bin = locate(a.distrod.as_deref(), "distrod").ok_or(
+                    "distrod not found: build it (cargo build --release -p distro-mio) or pass --distrod",
+                )?;
+                servers.push(Server::distrod("mio", bin, server_args.clone()));
+            }
+            ServerRuntime::Glommio => {
+                let bin = locate(a.distrod_glommio.as_deref(), "distrod-glommio").ok_or(
+                    "distrod-glommio not found: build it (cargo build --release -p distro-glommio) or pass --distrod-glommio",
+                )?;
+                for n in &a.shards {
+                    let mut args = vec!["--shards".to_string(), n.to_string()];
+                    args.extend(server_args.iter().cloned());
+                    servers.push(Server::distrod(&format!("glommio-{n}"), bin.clone(), args));
+                }
+            }
+        }
+    }
+    let rnacos = if a.no_rnacos {
+        Err("left out (--no-rnacos)".to_string())
+    } else {
+        match &a.rnacos {
+            Some(p) => locate(Some(p), "rnacos").ok_or(format!("{} does not exist", p.display())),
+            None => locate(None, "rnacos").ok_or_else(|| {
+                "no rnacos binary on PATH (install it with `cargo install rnacos --root <dir>`, then pass --rnacos <dir>/bin/rnacos)"
+                    .to_string()
+            }),
+        }
+    };
     let command = std::env::args()
         .map(|s| if s.contains(' ') { format!("'{s}'") } else { s })
         .collect::<Vec<_>>()
@@ -333,8 +372,7 @@ fn compare_cmd(a: CompareArgs) -> Res {
     let spec = CompareSpec {
         name: a.name,
         out_dir: a.out_dir,
-        distrod,
-        distrod_args: server_args,
+        servers,
         rnacos,
         rounds: a.rounds.max(1),
         workloads: a.workloads,

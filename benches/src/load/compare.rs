@@ -1,7 +1,7 @@
-//! Side by side: in one run, start `distrod` and (when installed) r-nacos on free loopback
-//! ports, drive both with the identical workloads, round after round, and write a markdown
-//! table of the medians and their ratios, the JSON of every run, and a latency plot per
-//! workload.
+//! Side by side: in one run, start each runtime (`distrod` on mio, `distrod-glommio` with each
+//! shard count) and (when installed) r-nacos on free loopback ports, drive them with the
+//! identical workloads, round after round, and write a markdown table of the medians and their
+//! ratios to the first server, the JSON of every run, and a latency plot per workload.
 
 use super::engine::{LoadSpec, Workload, WorkloadKind};
 use super::proto::Protocol;
@@ -14,6 +14,40 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// A runtime `distro-load compare` can start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServerRuntime {
+    /// `distrod`, one mio event loop.
+    Mio,
+    /// `distrod-glommio`, thread-per-core io_uring.
+    Glommio,
+}
+
+/// One server of a comparison.
+#[derive(Clone, Debug)]
+pub struct Server {
+    /// Its name in the report (`mio`, `glommio-2`, ...).
+    pub label: String,
+    /// The binary (it takes the `distrod` command line).
+    pub bin: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+}
+
+impl Server {
+    /// A `distrod`-compatible server.
+    pub fn distrod(label: &str, bin: PathBuf, args: Vec<String>) -> Self {
+        Server {
+            label: label.to_string(),
+            bin,
+            args,
+        }
+    }
+}
+
+/// The name of r-nacos in reports.
+const RNACOS: &str = "r-nacos";
+
 /// What to compare.
 #[derive(Clone, Debug)]
 pub struct CompareSpec {
@@ -21,17 +55,15 @@ pub struct CompareSpec {
     pub name: String,
     /// Output directory.
     pub out_dir: PathBuf,
-    /// The `distrod` binary.
-    pub distrod: PathBuf,
-    /// Extra `distrod` arguments.
-    pub distrod_args: Vec<String>,
+    /// The runtimes, in order; ratios are to the first.
+    pub servers: Vec<Server>,
     /// The `rnacos` binary, or why there is none.
     pub rnacos: Result<PathBuf, String>,
     /// Rounds; medians are taken over them.
     pub rounds: usize,
-    /// HTTP workloads run against both servers.
+    /// HTTP workloads run against every server.
     pub workloads: Vec<WorkloadKind>,
-    /// Native workloads run against `distrod` only.
+    /// Native workloads run against the `distrod` runtimes only.
     pub native_workloads: Vec<WorkloadKind>,
     /// Connections.
     pub connections: usize,
@@ -94,22 +126,28 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 
 fn start(server: &str, spec: &CompareSpec) -> io::Result<ServerProc> {
     let port = free_http_port();
-    match server {
-        "distrod" => start_distrod(&spec.distrod, port, &[], &spec.distrod_args),
-        _ => match &spec.rnacos {
+    match spec.servers.iter().find(|s| s.label == server) {
+        Some(s) => start_distrod(&s.bin, port, &[], &s.args),
+        None => match &spec.rnacos {
             Ok(bin) => start_rnacos(bin, port),
             Err(why) => Err(io::Error::other(why.clone())),
         },
     }
 }
 
+/// Every server's label, r-nacos last when it is measured.
+fn labels(spec: &CompareSpec) -> Vec<String> {
+    let mut v: Vec<String> = spec.servers.iter().map(|s| s.label.clone()).collect();
+    if spec.rnacos.is_ok() {
+        v.push(RNACOS.to_string());
+    }
+    v
+}
+
 /// Runs the comparison and writes its files; returns the markdown.
 pub fn run(spec: &CompareSpec) -> io::Result<String> {
     std::fs::create_dir_all(&spec.out_dir)?;
-    let mut servers = vec!["distrod"];
-    if spec.rnacos.is_ok() {
-        servers.push("r-nacos");
-    }
+    let servers = labels(spec);
     let mut runs = Vec::new();
     let mut cases: Vec<(Protocol, WorkloadKind)> = spec
         .workloads
@@ -120,7 +158,7 @@ pub fn run(spec: &CompareSpec) -> io::Result<String> {
     for round in 1..=spec.rounds {
         for &(protocol, kind) in &cases {
             for server in &servers {
-                if protocol == Protocol::Native && *server != "distrod" {
+                if protocol == Protocol::Native && server == RNACOS {
                     continue;
                 }
                 let proc = start(server, spec)?;
@@ -148,7 +186,7 @@ pub fn run(spec: &CompareSpec) -> io::Result<String> {
                 };
                 let report = build_report(&load, &result, server);
                 eprintln!(
-                    "round {round} {server:<8} {:<6} {:<8} {:>10.0} ops/s  p50 {:>8.1} µs  p99 {:>8.1} µs  errors {}",
+                    "round {round} {server:<10} {:<6} {:<8} {:>10.0} ops/s  p50 {:>8.1} µs  p99 {:>8.1} µs  errors {}",
                     protocol_name(protocol),
                     kind.name(),
                     report.total.throughput,
@@ -181,7 +219,7 @@ pub fn run(spec: &CompareSpec) -> io::Result<String> {
         serde_json::to_string_pretty(&report).map_err(io::Error::other)?,
     )?;
     for &(protocol, kind) in &cases {
-        let series: Vec<(String, Vec<(f64, f64)>)> = ["distrod", "r-nacos"]
+        let series: Vec<(String, Vec<(f64, f64)>)> = servers
             .iter()
             .filter_map(|server| {
                 let runs = select(&report, server, protocol, kind);
@@ -318,49 +356,48 @@ fn markdown(
     if let Some(why) = &report.rnacos_missing {
         let _ = writeln!(
             s,
-            "**r-nacos was not measured: {why}.** Only `distrod` figures below.\n"
+            "**r-nacos was not measured: {why}.** Only the distrod runtimes below.\n"
         );
     }
+    let servers = labels(spec);
+    let first = servers.first().cloned().unwrap_or_default();
     let _ = writeln!(
         s,
-        "| protocol | workload | distrod ops/s | r-nacos ops/s | ratio | distrod p50 / p99 / p99.9 µs | r-nacos p50 / p99 / p99.9 µs | server CPU µs/op distrod / r-nacos | errors d / r |"
+        "Ratios are to `{first}` in the same run. Server CPU µs/op is the server's CPU time (user + system, from `/proc/<pid>/stat`) over every operation it handled.\n"
     );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| protocol | workload | server | ops/s | ops/s ratio | p50 / p99 / p99.9 µs | server CPU µs/op | CPU ratio | errors |"
+    );
+    let _ = writeln!(s, "|---|---|---|---:|---:|---|---:|---:|---:|");
     for &(protocol, kind) in cases {
-        let d = medians(&select(report, "distrod", protocol, kind));
-        let r = medians(&select(report, "r-nacos", protocol, kind));
-        let lat = |m: &Med| {
+        let base = medians(&select(report, &first, protocol, kind));
+        for server in &servers {
+            let m = medians(&select(report, server, protocol, kind));
             if m.n == 0 {
-                "—".to_string()
-            } else {
-                format!("{} / {} / {}", fmt(m.p50, 0), fmt(m.p99, 0), fmt(m.p999, 0))
+                continue;
             }
-        };
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} |",
-            protocol_name(protocol),
-            kind.name(),
-            fmt(d.ops, 0),
-            fmt(r.ops, 0),
-            ratio(d.ops, r.ops),
-            lat(&d),
-            lat(&r),
-            fmt(d.cpu_per_op_us, 2),
-            fmt(r.cpu_per_op_us, 2),
-            d.errors,
-            if r.n == 0 {
-                "—".to_string()
-            } else {
-                r.errors.to_string()
-            },
-        );
+            let _ = writeln!(
+                s,
+                "| {} | {} | {server} | {} | {} | {} / {} / {} | {} | {} | {} |",
+                protocol_name(protocol),
+                kind.name(),
+                fmt(m.ops, 0),
+                ratio(m.ops, base.ops),
+                fmt(m.p50, 0),
+                fmt(m.p99, 0),
+                fmt(m.p999, 0),
+                fmt(m.cpu_per_op_us, 2),
+                ratio(m.cpu_per_op_us, base.cpu_per_op_us),
+                m.errors,
+            );
+        }
     }
     let _ = writeln!(s, "\nPer round (ops/s):\n");
     let _ = writeln!(s, "| protocol | workload | server | rounds |");
     let _ = writeln!(s, "|---|---|---|---|");
     for &(protocol, kind) in cases {
-        for server in ["distrod", "r-nacos"] {
+        for server in &servers {
             let runs = select(report, server, protocol, kind);
             if runs.is_empty() {
                 continue;

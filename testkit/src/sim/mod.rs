@@ -25,6 +25,20 @@
 //! * A trace of every input and output, folded into a 64-bit hash ([`Sim::trace_hash`]) and
 //!   written as text when asked ([`write_trace`], `SIM_TRACE=1`).
 //!
+//! ## Why the simulator has a host of its own
+//!
+//! The runtimes share one host layer (`distro-host`), but the simulator does not drive it: a
+//! `Host` reads the wall-anchored clock and decodes real byte streams, while the simulator
+//! needs virtual time and delivers whole frames (dropped, duplicated, reordered) one event at a
+//! time. So the simulator keeps its own small host here (`host.rs`), and a host shaped like the
+//! glommio runtime (members sharing client ports, linked losslessly in process) is not modelled
+//! as such. What that runtime adds to the protocol lives in the core and is tested there in
+//! virtual time: shard identities and their announcement in the handshake, one ring over
+//! `processes × shards`, and answers to writes held until sibling shards acknowledged them
+//! (`core/src/tests/shards.rs`); the runtime itself is tested against real processes by the
+//! conformance suite (`distrod-glommio` with one and two shards, the shard scenarios, a mixed
+//! cluster).
+//!
 //! ## Invariants
 //!
 //! Sampled every [`SimConfig::check_interval`] and once more at the end. A client that stops
