@@ -23,8 +23,13 @@
 //!   sync, verify, snapshots and forwarding are unchanged. A write is answered only once every
 //!   reachable sibling acknowledged it, so a client that writes on one connection reads its
 //!   write on any other connection to the same process (microseconds over the mesh).
-//! * **Cost.** Every shard holds every replica: memory is `shards ×` that of one `distrod`
-//!   member, and each change is synced to `processes × shards − 1` members.
+//! * **Cost.** Every shard holds every replica, and each change is synced to
+//!   `processes × shards − 1` members. Measured (`benches/scripts/rss_per_instance.py 50000`,
+//!   50,000 v1 instances in 100 services): `distrod` 1,001 bytes per instance, one shard 1,002,
+//!   two shards 1,735 (per process). Writes pay for the replication between shards: on the
+//!   2-core test machine, shared with the load generator, a v1 register costs more server CPU
+//!   with two shards than with one (`benches/README.md`), while lists, answered by each
+//!   shard from its own replica, gain throughput.
 //!
 //! ## Running
 //!
