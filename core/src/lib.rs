@@ -86,6 +86,7 @@ mod config;
 mod distro;
 mod error;
 pub mod fuzzing;
+pub mod grpc;
 mod health;
 pub mod http;
 mod io;

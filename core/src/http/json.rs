@@ -28,7 +28,7 @@ impl Serialize for Grouped<'_> {
 }
 
 /// `{}`.
-struct EmptyObject;
+pub(crate) struct EmptyObject;
 
 impl Serialize for EmptyObject {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -39,7 +39,7 @@ impl Serialize for EmptyObject {
 /// One host as `/instance/list` and `/catalog/instances` show it (Nacos's `Instance`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct HostJson<'a> {
+pub(crate) struct HostJson<'a> {
     instance_id: &'a str,
     ip: &'a str,
     port: u16,
@@ -57,7 +57,7 @@ struct HostJson<'a> {
 }
 
 impl<'a> HostJson<'a> {
-    fn new(h: &'a HostView, service: &'a ServiceKey) -> Self {
+    pub(crate) fn new(h: &'a HostView, service: &'a ServiceKey) -> Self {
         HostJson {
             instance_id: &h.instance_id,
             ip: &h.ip,
@@ -78,9 +78,9 @@ impl<'a> HostJson<'a> {
 }
 
 /// Hosts of one service, each with the service's grouped name.
-struct HostsJson<'a> {
-    hosts: &'a [HostView],
-    service: &'a ServiceKey,
+pub(crate) struct HostsJson<'a> {
+    pub(crate) hosts: &'a [HostView],
+    pub(crate) service: &'a ServiceKey,
 }
 
 impl Serialize for HostsJson<'_> {

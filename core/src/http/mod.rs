@@ -25,7 +25,7 @@
 mod beat;
 #[cfg(test)]
 mod fixtures;
-mod json;
+pub(crate) mod json;
 mod params;
 mod parse;
 mod push;
