@@ -147,7 +147,7 @@ pub(super) fn decode(
 ) -> Result<Message, Rejected> {
     let request = |request_id: String, request, answer| Message::Request {
         request_id,
-        request,
+        request: Box::new(request),
         answer,
         headers: headers.clone(),
     };

@@ -95,7 +95,7 @@ pub enum Message {
         /// The client's request id, echoed in the answer.
         request_id: String,
         /// The request.
-        request: Request,
+        request: Box<Request>,
         /// How to render the reply.
         answer: Answer,
         /// The message's headers (`accessToken`, ...).

@@ -45,7 +45,7 @@ fn a_java_register_becomes_a_register_request() {
     assert_eq!(request_id, "7");
     assert_eq!(answer, Answer::Instance("registerInstance"));
     assert_eq!(headers["accessToken"], "t");
-    let Request::Register { service, instance } = request else {
+    let Request::Register { service, instance } = *request else {
         panic!()
     };
     assert_eq!(
