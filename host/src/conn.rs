@@ -24,8 +24,13 @@ pub(crate) struct Conn {
 pub(crate) enum ConnKind {
     /// Nacos v1 HTTP/1.1.
     Http(HttpConn),
+    /// A client connection that has sent nothing yet: its first byte tells native frames from
+    /// HTTP/2 (gRPC), whose preface starts with `P`.
+    Client,
     /// Native client frames.
     Native(FrameDecoder),
+    /// A Nacos 2.x gRPC client (HTTP/2).
+    Grpc(Box<crate::grpc::GrpcConn>),
     /// Frames from another member's outgoing link (read-only).
     PeerIn(FrameDecoder),
     /// This member's outgoing link to peer link `usize` (write-only; what is read is dropped).
@@ -35,14 +40,16 @@ pub(crate) enum ConnKind {
 impl ConnKind {
     /// Whether the node knows this connection (and must hear that it closed).
     pub fn known_to_node(&self) -> bool {
-        matches!(self, ConnKind::Native(_) | ConnKind::PeerIn(_))
+        !matches!(self, ConnKind::Http(_) | ConnKind::PeerOut(_))
     }
 
     /// A short name for logs.
     pub fn name(&self) -> &'static str {
         match self {
             ConnKind::Http(_) => "http",
+            ConnKind::Client => "client",
             ConnKind::Native(_) => "native",
+            ConnKind::Grpc(_) => "grpc",
             ConnKind::PeerIn(_) => "peer",
             ConnKind::PeerOut(_) => "link",
         }

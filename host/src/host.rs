@@ -217,7 +217,7 @@ impl Host {
         let now = self.clock.now();
         let kind = match listener {
             Listener::Http => ConnKind::Http(HttpConn::default()),
-            Listener::Native => ConnKind::Native(FrameDecoder::new(self.limits.max_frame_len)),
+            Listener::Native => ConnKind::Client,
             Listener::Peer => ConnKind::PeerIn(FrameDecoder::new(self.limits.max_frame_len)),
         };
         let conn = self.new_conn(peer_addr, kind, now);
@@ -272,8 +272,20 @@ impl Host {
             return;
         }
         c.last_activity = now;
+        if matches!(c.kind, ConnKind::Client) {
+            if data.first() == Some(&b'P') {
+                self.grpc_start(conn);
+            } else if let Some(c) = self.conns.get_mut(&conn) {
+                c.kind = ConnKind::Native(FrameDecoder::new(self.limits.max_frame_len));
+            }
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         match &mut c.kind {
             ConnKind::Http(_) => self.http_received(conn, data, now),
+            ConnKind::Grpc(_) => self.grpc_received(conn, data),
+            ConnKind::Client => {}
             ConnKind::Native(d) | ConnKind::PeerIn(d) => {
                 d.extend(data);
                 self.frames_process(conn);
@@ -313,6 +325,7 @@ impl Host {
                     self.http_process(conn);
                 }
             }
+            Some((ConnKind::Grpc(_), _)) => self.grpc_read_closed(conn),
             Some((ConnKind::PeerOut(i), _)) => {
                 let i = *i;
                 self.work.push_back(Work::LinkDown(i, "closed by peer"));
@@ -476,7 +489,7 @@ impl Host {
             return false;
         };
         tracing::debug!(conn = conn.0, kind = c.kind.name(), peer = %c.peer_addr, why, "closed");
-        if matches!(c.kind, ConnKind::Http(_) | ConnKind::Native(_)) {
+        if !matches!(c.kind, ConnKind::PeerIn(_) | ConnKind::PeerOut(_)) {
             self.clients -= 1;
         }
         if c.kind.known_to_node() {

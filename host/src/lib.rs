@@ -51,6 +51,7 @@ mod clock;
 pub mod config;
 mod conn;
 mod frames;
+mod grpc;
 mod host;
 mod http;
 mod links;

@@ -32,12 +32,14 @@ impl Host {
                     let data = http::render_udp_push(&view, ack, self.clock.epoch_ms());
                     self.actions.push_back(Action::SendTo { addr, data });
                 }
-                Output::Probe { conn } => {
-                    if self.is_native(conn) {
+                Output::Probe { conn } => match self.conns.get(&conn).map(|c| &c.kind) {
+                    Some(ConnKind::Native(_)) => {
                         let frame = encode_frame(&ServerMsg::Probe);
                         self.send(conn, &frame);
                     }
-                }
+                    Some(ConnKind::Grpc(_)) => self.grpc_probe(conn),
+                    _ => {}
+                },
                 Output::Close { conn } => self.schedule_close(conn, "closed by the node"),
                 Output::Event(Event::MembersChanged { members }) => self.reconcile_links(&members),
                 Output::Event(event) => log_event(event),
@@ -63,12 +65,20 @@ impl Host {
                 let frame = encode_frame(&ServerMsg::Reply { id, reply });
                 self.send(conn, &frame);
             }
+            Some(ConnKind::Grpc(_)) => self.grpc_reply(conn, id, &reply),
             // The connection closed while its request was being answered.
             _ => tracing::debug!(conn = conn.0, ?id, "reply to a closed connection dropped"),
         }
     }
 
     fn push_native(&mut self, conn: ConnId, view: Arc<ServiceView>) {
+        if matches!(
+            self.conns.get(&conn).map(|c| &c.kind),
+            Some(ConnKind::Grpc(_))
+        ) {
+            self.grpc_push(conn, &view);
+            return;
+        }
         if !self.is_native(conn) {
             return;
         }

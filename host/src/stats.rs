@@ -16,6 +16,10 @@ pub struct RuntimeStats {
     pub slow_readers_closed: u64,
     /// Peer links dropped because their write buffer passed its bound.
     pub peer_links_overflowed: u64,
+    /// gRPC messages answered with an `ErrorResponse` (undecodable, unknown type, bad JSON).
+    pub grpc_rejected: u64,
+    /// gRPC connections closed for an HTTP/2 protocol error.
+    pub grpc_protocol_errors: u64,
 }
 
 impl RuntimeStats {
@@ -29,6 +33,8 @@ impl RuntimeStats {
             ("frames_rejected", self.frames_rejected),
             ("slow_readers_closed", self.slow_readers_closed),
             ("peer_links_overflowed", self.peer_links_overflowed),
+            ("grpc_rejected", self.grpc_rejected),
+            ("grpc_protocol_errors", self.grpc_protocol_errors),
         ];
         for (name, value) in counters {
             let _ = writeln!(

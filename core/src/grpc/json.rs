@@ -288,7 +288,8 @@ pub(super) fn decode(
 struct Base<'a> {
     result_code: u16,
     error_code: i32,
-    message: Option<&'a str>,
+    /// Always a string (Python's SDK refuses a `null`).
+    message: &'a str,
     request_id: &'a str,
     success: bool,
 }
@@ -297,7 +298,7 @@ fn ok(request_id: &str) -> Base<'_> {
     Base {
         result_code: 200,
         error_code: 0,
-        message: None,
+        message: "",
         request_id,
         success: true,
     }
@@ -453,7 +454,7 @@ pub(super) fn error(r: &Rejected) -> Vec<u8> {
     to_vec(&Base {
         result_code: 500,
         error_code: r.code,
-        message: Some(&r.message),
+        message: &r.message,
         request_id: &r.request_id,
         success: false,
     })
