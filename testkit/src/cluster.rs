@@ -21,10 +21,12 @@
 //! The clients: [`http`] (blocking HTTP/1.1 over `std::net`), [`NativeClient`] (the native
 //! protocol spoken with [`distro_core::wire`]) and [`UdpSubscriber`] (v1 UDP pushes and acks).
 
+mod grpc;
 pub mod http;
 mod native;
 mod udp;
 
+pub use grpc::{grpc_message, GrpcClient};
 pub use http::{HttpConn, Response};
 pub use native::NativeClient;
 pub use udp::{UdpPush, UdpSubscriber};

@@ -32,6 +32,7 @@ mod bad_input;
 mod clients;
 mod failover;
 mod fuzz;
+mod grpc;
 mod process;
 mod replication;
 pub mod runner;
@@ -52,6 +53,10 @@ pub use clients::{
 };
 pub use failover::kill9_keeps_live_clients_and_restart_converges;
 pub use fuzz::fuzzed_input_never_panics;
+pub use grpc::{
+    grpc_bad_input_is_refused_and_counted, grpc_clients_register_subscribe_and_leave,
+    grpc_unanswered_probes_close_the_connection,
+};
 pub use process::{bad_command_line_exits_2, bind_failure_exits_1, signals_exit_0};
 pub use replication::{beat_expiry, ip_port_write_forwarded, three_members_replicate};
 
@@ -115,6 +120,9 @@ scenarios!($;
     slow_reader_is_closed,
     garbage_on_frame_ports_is_closed_and_counted,
     fuzzed_input_never_panics,
+    grpc_clients_register_subscribe_and_leave,
+    grpc_unanswered_probes_close_the_connection,
+    grpc_bad_input_is_refused_and_counted,
     signals_exit_0,
     bind_failure_exits_1,
     bad_command_line_exits_2,
