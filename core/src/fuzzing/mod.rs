@@ -10,6 +10,7 @@
 //! | --- | --- | --- |
 //! | [`frame`] | a byte stream | framing is independent of how the stream is cut; every decodable body re-encodes to a fixed point |
 //! | [`http`] | bytes on a v1 HTTP connection | no panic; bounded buffering; every accepted request answered once, with a well-formed response |
+//! | [`grpc`] | a gRPC message body (raw protobuf, or a known type with arbitrary JSON) | no panic; every answer (to a decoded request, or the error for a rejected one) is a `Payload` whose JSON has `resultCode`, `errorCode`, `message` and the request's id |
 //! | [`node`] | a script of inputs to three nodes | every drain ends in `Timeout`; held state within [`Limits`]; every request answered exactly once; determinism |
 //!
 //! Inputs are read with [`ByteReader`], which never fails: a short input just makes zeros. The
@@ -18,11 +19,22 @@
 
 mod frame;
 mod gen;
+mod grpc;
 mod http;
 mod node;
 mod reader;
 
 pub use reader::ByteReader;
+
+/// Decodes `data` as a Nacos gRPC message and renders the answers to it.
+///
+/// Input: byte 0 chooses raw protobuf (even) or, when odd, a known message type (`byte 0 >> 1`)
+/// whose JSON body is the rest. Oracles: no panic, whatever the bytes; every answer to a
+/// decoded request (for each kind of reply) and every `ErrorResponse` to a rejected message
+/// decodes as a `Payload` with every response field and the request's id.
+pub fn grpc(data: &[u8]) {
+    grpc::run(data)
+}
 
 use crate::{Limits, Node, Output};
 
