@@ -121,3 +121,33 @@ fn the_connection_limit_counts_clients_not_peers() {
     assert!(h.accept(Listener::Native, client()).is_none());
     assert_eq!(h.stats().connections_rejected, 1);
 }
+
+#[test]
+fn random_bytes_after_the_http2_preface_never_panic_and_end_the_connection() {
+    let mut h = host(&[]);
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for _ in 0..300 {
+        let conn = h.accept(Listener::Native, client()).unwrap();
+        h.received(conn, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        let len = (next() % 2000) as usize;
+        let junk: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        for chunk in junk.chunks(1 + (next() % 300) as usize) {
+            h.received(conn, chunk);
+            let _ = actions(&mut h);
+            if !h.is_open(conn) {
+                break;
+            }
+            assert!(h.output(conn).len() < 1 << 20, "bounded output");
+        }
+        h.read_closed(conn);
+        let _ = actions(&mut h);
+        assert!(!h.is_open(conn), "a broken HTTP/2 connection is closed");
+    }
+    assert!(h.stats().grpc_protocol_errors > 0);
+}
