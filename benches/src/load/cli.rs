@@ -198,6 +198,14 @@ pub struct CompareArgs {
         default_value = "register,beat,list"
     )]
     pub native_workloads: Vec<WorkloadKind>,
+    /// gRPC workloads (every server, r-nacos included); empty for none.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "register,beat,list"
+    )]
+    pub grpc_workloads: Vec<WorkloadKind>,
     /// Load shape.
     #[command(flatten)]
     pub load: LoadArgs,
@@ -377,6 +385,7 @@ fn compare_cmd(a: CompareArgs) -> Res {
         rounds: a.rounds.max(1),
         workloads: a.workloads,
         native_workloads: a.native_workloads,
+        grpc_workloads: a.grpc_workloads,
         connections: a.load.connections,
         pipeline: a.load.pipeline,
         threads: a.load.threads,

@@ -65,6 +65,8 @@ pub struct CompareSpec {
     pub workloads: Vec<WorkloadKind>,
     /// Native workloads run against the `distrod` runtimes only.
     pub native_workloads: Vec<WorkloadKind>,
+    /// gRPC workloads run against every server.
+    pub grpc_workloads: Vec<WorkloadKind>,
     /// Connections.
     pub connections: usize,
     /// Pipeline depth.
@@ -155,6 +157,7 @@ pub fn run(spec: &CompareSpec) -> io::Result<String> {
         .map(|w| (Protocol::Http, *w))
         .collect();
     cases.extend(spec.native_workloads.iter().map(|w| (Protocol::Native, *w)));
+    cases.extend(spec.grpc_workloads.iter().map(|w| (Protocol::Grpc, *w)));
     for round in 1..=spec.rounds {
         for &(protocol, kind) in &cases {
             for server in &servers {
@@ -165,6 +168,10 @@ pub fn run(spec: &CompareSpec) -> io::Result<String> {
                 let addr = match protocol {
                     Protocol::Http => proc.http,
                     Protocol::Native => proc.native.expect("distrod has a native port"),
+                    // every Nacos 2.x server serves gRPC on the HTTP port + 1000
+                    Protocol::Grpc => {
+                        std::net::SocketAddr::new(proc.http.ip(), proc.http.port() + 1000)
+                    }
                 };
                 let load = LoadSpec {
                     protocol,
@@ -261,6 +268,7 @@ fn protocol_name(p: Protocol) -> &'static str {
     match p {
         Protocol::Http => "http",
         Protocol::Native => "native",
+        Protocol::Grpc => "grpc",
     }
 }
 

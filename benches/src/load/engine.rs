@@ -149,8 +149,8 @@ pub fn run(spec: &LoadSpec) -> io::Result<RunResult> {
     Ok(total)
 }
 
-/// Generates the operations of one thread.
-struct Gen {
+/// Generates the operations of one thread (or one lane of the gRPC load).
+pub(crate) struct Gen {
     kind: WorkloadKind,
     thread: u64,
     threads: u64,
@@ -163,7 +163,23 @@ struct Gen {
 }
 
 impl Gen {
-    fn next(&mut self) -> Op {
+    /// The generator of lane `lane` of `lanes` (each draws its own share of the instances).
+    pub(crate) fn for_lane(spec: &LoadSpec, lane: u64, lanes: u64) -> Gen {
+        let w = &spec.workload;
+        Gen {
+            kind: w.kind,
+            thread: lane,
+            threads: lanes.max(1),
+            k: 0,
+            k_new: 0,
+            preload: w.preload,
+            services: w.services,
+            first_new: spec.first_new.max(w.preload),
+            mix: w.mix,
+        }
+    }
+
+    pub(crate) fn next(&mut self) -> Op {
         let k = self.k;
         self.k += 1;
         let which = match self.kind {
@@ -472,6 +488,7 @@ impl Worker {
         match self.protocol {
             Protocol::Http => write_http(op, &self.naming, &self.host, &mut conn.out),
             Protocol::Native => write_native(op, id, &self.naming, &mut conn.out),
+            Protocol::Grpc => unreachable!("the gRPC load has an engine of its own"),
         }
         conn.inflight.push_back(Pending {
             id,
@@ -529,6 +546,7 @@ impl Worker {
                     match self.protocol {
                         Protocol::Http => conn.inbuf.extend_from_slice(&self.scratch[..n]),
                         Protocol::Native => conn.decoder.extend(&self.scratch[..n]),
+                        Protocol::Grpc => unreachable!("the gRPC load has an engine of its own"),
                     }
                     let now = Instant::now();
                     if let Err(e) = self.process(c, now) {
@@ -603,6 +621,7 @@ impl Worker {
                     Some(NativeEvent::Push) => {}
                 }
             },
+            Protocol::Grpc => unreachable!("the gRPC load has an engine of its own"),
         }
         Ok(())
     }
@@ -681,6 +700,7 @@ fn setup_ops(spec: &LoadSpec, t: u64, threads: u64) -> VecDeque<(Option<usize>, 
                 }
             }
         }
+        Protocol::Grpc => {}
     }
     ops
 }

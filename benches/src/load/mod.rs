@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod compare;
 pub mod engine;
+pub mod grpc;
 pub mod propagation;
 pub mod proto;
 pub mod report;
@@ -23,7 +24,10 @@ use report::{kind_reports, LoadReport};
 
 /// Runs one load (see [`engine::run`]).
 pub fn run_load(spec: &LoadSpec) -> std::io::Result<RunResult> {
-    engine::run(spec)
+    match spec.protocol {
+        proto::Protocol::Grpc => grpc::run(spec),
+        _ => engine::run(spec),
+    }
 }
 
 /// Turns a run into its report.
@@ -34,6 +38,7 @@ pub fn build_report(spec: &LoadSpec, result: &RunResult, label: &str) -> LoadRep
         protocol: match spec.protocol {
             proto::Protocol::Http => "http".into(),
             proto::Protocol::Native => "native".into(),
+            proto::Protocol::Grpc => "grpc".into(),
         },
         workload: spec.workload.kind.name().into(),
         mode: if spec.rate.is_some() {

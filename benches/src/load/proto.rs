@@ -15,6 +15,8 @@ pub enum Protocol {
     Http,
     /// distro's native framed protocol (distrod only).
     Native,
+    /// Nacos 2.x gRPC on the client port (distrod, r-nacos, Nacos).
+    Grpc,
 }
 
 /// The kind of an operation, for per-kind figures.

@@ -50,9 +50,7 @@ pub(super) fn run(data: &[u8]) {
     };
     match decoded {
         Ok(Message::Request {
-            request_id,
-            answer,
-            ..
+            request_id, answer, ..
         }) => {
             let view = Arc::new(ServiceView {
                 service: ServiceKey::parse(None, None, "s"),
