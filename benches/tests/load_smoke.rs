@@ -62,9 +62,9 @@ fn spec(protocol: Protocol, addr: SocketAddr, kind: WorkloadKind, rate: Option<f
 }
 
 #[test]
-fn every_workload_runs_clean_over_both_protocols() {
+fn every_workload_runs_clean_over_every_protocol() {
     let (http, native) = member(free_http_port(), &[]);
-    for protocol in [Protocol::Http, Protocol::Native] {
+    for protocol in [Protocol::Http, Protocol::Native, Protocol::Grpc] {
         let addr = if protocol == Protocol::Http {
             http
         } else {
@@ -76,7 +76,13 @@ fn every_workload_runs_clean_over_both_protocols() {
             WorkloadKind::List,
             WorkloadKind::Mixed,
         ] {
-            for rate in [None, Some(2_000.0)] {
+            // the gRPC load is closed loop only
+            let rates: &[Option<f64>] = if protocol == Protocol::Grpc {
+                &[None]
+            } else {
+                &[None, Some(2_000.0)]
+            };
+            for &rate in rates {
                 let s = spec(protocol, addr, kind, rate);
                 let r = run_load(&s).expect("load runs");
                 let report = build_report(&s, &r, "distrod");
@@ -96,7 +102,7 @@ fn every_workload_runs_clean_over_both_protocols() {
 }
 
 #[test]
-fn propagation_probes_are_seen_by_push_and_poll() {
+fn propagation_probes_are_seen_by_push_grpc_push_and_poll() {
     let ports: Vec<u16> = (0..2).map(|_| free_http_port()).collect();
     let a = member(ports[0], &ports);
     let b = member(ports[1], &ports);
@@ -112,10 +118,16 @@ fn propagation_probes_are_seen_by_push_and_poll() {
         warmup: Duration::from_millis(200),
         push: true,
         poll: true,
+        grpc_push: true,
     };
     let r = propagation::run(&spec).expect("propagation runs");
     assert_eq!(r.register_errors, 0, "{}", r.table());
-    assert_eq!(r.observed.len(), 2, "{}", r.table());
+    assert_eq!(
+        r.observed.len(),
+        3,
+        "push, gRPC push and poll: {}",
+        r.table()
+    );
     for o in &r.observed {
         assert_eq!(o.missed, 0, "{}", r.table());
         assert_eq!(o.latency.count, 5, "{}", r.table());

@@ -135,6 +135,9 @@ pub struct PropArgs {
     /// Observe by polling only.
     #[arg(long)]
     pub poll_only: bool,
+    /// Observe by gRPC subscription as well (NotifySubscriberRequest on the bi-stream).
+    #[arg(long)]
+    pub grpc_push: bool,
     /// Observe at the first member too, on connections of their own (with
     /// `distrod-glommio`, another shard of the process that took the register).
     #[arg(long)]
@@ -311,6 +314,7 @@ fn prop_cmd(a: PropArgs) -> Res {
         warmup: Duration::from_secs(1),
         push: !a.poll_only,
         poll: !a.push_only,
+        grpc_push: a.grpc_push,
     };
     let report = propagation::run(&spec)?;
     print!("{}", report.table());

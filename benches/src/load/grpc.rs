@@ -285,3 +285,127 @@ async fn run_async(spec: &LoadSpec) -> io::Result<RunResult> {
         measured: spec.duration,
     })
 }
+
+/// A blocking gRPC subscriber for propagation runs: its bi-stream's `NotifySubscriberRequest`s
+/// arrive as (service name, `ip:port` of every host).
+pub struct GrpcSubscriber {
+    rt: tokio::runtime::Runtime,
+    send: h2::client::SendRequest<Bytes>,
+    pushes: std::sync::mpsc::Receiver<(String, Vec<String>)>,
+    next_id: u64,
+}
+
+impl GrpcSubscriber {
+    /// Connects to a client port (HTTP port + 1000).
+    pub fn connect(addr: std::net::SocketAddr) -> io::Result<GrpcSubscriber> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let send = rt.block_on(async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            let (mut send, conn) = h2::client::handshake(tcp).await.map_err(io::Error::other)?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            call(&mut send, message("ServerCheckRequest", &json!({"requestId": "0"})))
+                .await
+                .map_err(io::Error::other)?;
+            let (resp, mut bi) = send
+                .send_request(request("/BiRequestStream/requestBiStream"), false)
+                .map_err(io::Error::other)?;
+            bi.send_data(
+                message(
+                    "ConnectionSetupRequest",
+                    &json!({"clientVersion": "distro-load", "labels": {}, "abilityTable": {}}),
+                ),
+                false,
+            )
+            .map_err(io::Error::other)?;
+            tokio::spawn(async move {
+                let Ok(resp) = resp.await else { return };
+                let mut body = resp.into_body();
+                let mut buf = BytesMut::new();
+                while let Some(Ok(chunk)) = body.data().await {
+                    let _ = body.flow_control().release_capacity(chunk.len());
+                    buf.extend_from_slice(&chunk);
+                    while buf.len() >= 5 {
+                        let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+                        if buf.len() < 5 + len {
+                            break;
+                        }
+                        buf.advance(5);
+                        let bytes = buf.split_to(len);
+                        let Ok(p) = Payload::decode(&bytes[..]) else { continue };
+                        if p.metadata.as_ref().map(|m| m.r#type.as_str()) != Some("NotifySubscriberRequest") {
+                            continue;
+                        }
+                        let v: Value = p
+                            .body
+                            .and_then(|b| serde_json::from_slice(&b.value).ok())
+                            .unwrap_or(Value::Null);
+                        let id = v["requestId"].clone();
+                        let _ = bi.send_data(
+                            message(
+                                "NotifySubscriberResponse",
+                                &json!({"requestId": id, "resultCode": 200, "errorCode": 0, "message": ""}),
+                            ),
+                            false,
+                        );
+                        let hosts = v["serviceInfo"]["hosts"]
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .map(|h| format!("{}:{}", h["ip"].as_str().unwrap_or(""), h["port"]))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let name = v["serviceName"].as_str().unwrap_or("").to_string();
+                        if tx.send((name, hosts)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+            Ok::<_, io::Error>(send)
+        })?;
+        Ok(GrpcSubscriber {
+            rt,
+            send,
+            pushes: rx,
+            next_id: 0,
+        })
+    }
+
+    fn subscription(&mut self, service: &str, subscribe: bool) -> io::Result<()> {
+        self.next_id += 1;
+        let body = message(
+            "SubscribeServiceRequest",
+            &json!({"requestId": self.next_id.to_string(), "namespace": "public",
+                    "groupName": "DEFAULT_GROUP", "serviceName": service, "clusters": "",
+                    "subscribe": subscribe, "module": "naming", "headers": {}}),
+        );
+        let send = &mut self.send;
+        self.rt
+            .block_on(async { call(send, body).await })
+            .map(|_| ())
+            .map_err(io::Error::other)
+    }
+
+    /// Subscribes to `service` (default group).
+    pub fn subscribe(&mut self, service: &str) -> io::Result<()> {
+        self.subscription(service, true)
+    }
+
+    /// Ends the subscription.
+    pub fn unsubscribe(&mut self, service: &str) -> io::Result<()> {
+        self.subscription(service, false)
+    }
+
+    /// The next push, waiting at most `timeout`.
+    pub fn recv_push(&self, timeout: std::time::Duration) -> Option<(String, Vec<String>)> {
+        self.pushes.recv_timeout(timeout).ok()
+    }
+}

@@ -3,6 +3,7 @@
 //! optionally under a background registration load at A.
 
 use super::engine::{self, LoadSpec, Workload, WorkloadKind};
+use super::grpc::GrpcSubscriber;
 use super::proto::{parse_http_response, Protocol};
 use super::report::{histogram, kind_reports, Latency, LoadReport};
 use crate::fixtures::{ip_of, port_of};
@@ -38,6 +39,8 @@ pub struct PropagationSpec {
     pub push: bool,
     /// Observe by polling the v1 list.
     pub poll: bool,
+    /// Observe by gRPC subscription too (a Nacos 2.x client's `NotifySubscriberRequest`).
+    pub grpc_push: bool,
 }
 
 /// Time-to-visible at one member by one method.
@@ -149,6 +152,16 @@ pub fn run(spec: &PropagationSpec) -> io::Result<PropagationReport> {
             }));
             observers.push((member.to_string(), "push".into(), tx));
         }
+        if spec.grpc_push {
+            let client = GrpcSubscriber::connect(spec.natives[i])?;
+            let (tx, rx) = mpsc::channel();
+            let id = observers.len();
+            let results = results_tx.clone();
+            handles.push(std::thread::spawn(move || {
+                grpc_observer(client, rx, id, results)
+            }));
+            observers.push((member.to_string(), "grpc".into(), tx));
+        }
         if spec.poll {
             let conn = HttpConn::connect(*member)?;
             let (tx, rx) = mpsc::channel();
@@ -203,7 +216,7 @@ pub fn run(spec: &PropagationSpec) -> io::Result<PropagationReport> {
         // subscriptions first, so the push of the change is the one measured
         let mut acks = Vec::new();
         for (_, method, tx) in &observers {
-            if method == "push" {
+            if method == "push" || method == "grpc" {
                 let (ack_tx, ack_rx) = mpsc::channel();
                 let _ = tx.send(Cmd::Subscribe(service.clone(), ack_tx));
                 acks.push(ack_rx);
@@ -345,6 +358,42 @@ fn push_observer(
                 let key = ServiceKey::parse(None, None, &p.service);
                 let _ = results.send((id, found));
                 let _ = client.unsubscribe(&key, "");
+            }
+            Cmd::Stop => return,
+        }
+    }
+}
+
+fn grpc_observer(
+    mut client: GrpcSubscriber,
+    rx: Receiver<Cmd>,
+    id: usize,
+    results: Sender<(usize, Option<Duration>)>,
+) {
+    while let Ok(cmd) = rx.recv() {
+        match cmd {
+            Cmd::Subscribe(service, ack) => {
+                let _ = client.subscribe(&service);
+                let _ = ack.send(());
+            }
+            Cmd::Watch(p) => {
+                let want = format!("{}:{}", p.ip, p.port);
+                let mut found = None;
+                loop {
+                    let now = Instant::now();
+                    if now >= p.deadline {
+                        break;
+                    }
+                    let Some((service, hosts)) = client.recv_push(p.deadline - now) else {
+                        break;
+                    };
+                    if service == p.service && hosts.contains(&want) {
+                        found = Some(p.t0.elapsed());
+                        break;
+                    }
+                }
+                let _ = results.send((id, found));
+                let _ = client.unsubscribe(&p.service);
             }
             Cmd::Stop => return,
         }
