@@ -35,6 +35,11 @@ fn http_corpus() {
 }
 
 #[test]
+fn grpc_corpus() {
+    replay("grpc", fuzzing::grpc);
+}
+
+#[test]
 fn node_corpus() {
     replay("node", fuzzing::node);
 }
