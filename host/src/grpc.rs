@@ -30,6 +30,9 @@ const MAX_HEADER_LIST: u32 = 16 << 10;
 const WINDOW: u32 = 1 << 20;
 /// Bytes `h2` may hold for one stream before sends wait for the client's window.
 const SEND_BUFFER: usize = 1 << 20;
+/// Pushes a client may leave unacknowledged before it counts as a slow reader and is closed
+/// (`h2` would otherwise hold what its flow-control window does not let out).
+const MAX_UNACKED_PUSHES: usize = 1024;
 /// The gRPC method paths of the Nacos API.
 const UNARY: &str = "/Request/request";
 const BI_STREAM: &str = "/BiRequestStream/requestBiStream";
@@ -125,6 +128,8 @@ pub(crate) struct GrpcConn {
     bi: Option<Bi>,
     pending: HashMap<RequestId, Pending>,
     next_server_request: u64,
+    /// Server requests (pushes, probes) sent and not yet answered.
+    unacked: usize,
     connection_id: String,
 }
 
@@ -163,6 +168,7 @@ impl GrpcConn {
             bi: None,
             pending: HashMap::new(),
             next_server_request: 0,
+            unacked: 0,
             connection_id,
         }
     }
@@ -224,10 +230,19 @@ impl GrpcConn {
                 }
             }
             let max = limits.max_frame_len;
+            // What all of this connection's streams may hold, partial messages together: past
+            // it nothing more is read, so flow control holds the client back.
+            let budget = max.saturating_mul(2);
             let mut i = 0;
             while i < self.unary.len() {
+                let held: usize = self.unary.iter().map(|u| u.buf.len()).sum::<usize>()
+                    + self.bi.as_ref().map_or(0, |b| b.buf.len());
                 let u = &mut self.unary[i];
-                let (read, ended) = read_stream(&mut u.recv, &mut u.buf, &mut cx, max);
+                let (read, ended) = if held < budget {
+                    read_stream(&mut u.recv, &mut u.buf, &mut cx, max)
+                } else {
+                    (false, false)
+                };
                 progress |= read;
                 match next_message(&mut u.buf, max, limits) {
                     Some(decoded) => {
@@ -281,6 +296,7 @@ impl GrpcConn {
 
     fn next_request_id(&mut self) -> String {
         self.next_server_request += 1;
+        self.unacked += 1;
         format!("s{}", self.next_server_request)
     }
 }
@@ -484,9 +500,12 @@ impl Host {
                 tracing::debug!(conn = conn.0, %client_version, "gRPC connection set up");
             }
             Event::Message(Message::ProbeAnswered, _) => {
+                g.unacked = g.unacked.saturating_sub(1);
                 self.feed(Input::ProbeAnswered { now, conn });
             }
-            Event::Message(Message::Acknowledged, _) => {}
+            Event::Message(Message::Acknowledged, _) => {
+                g.unacked = g.unacked.saturating_sub(1);
+            }
             Event::Message(
                 Message::Request {
                     request_id,
@@ -542,6 +561,12 @@ impl Host {
         let Some(ConnKind::Grpc(g)) = self.conns.get_mut(&conn).map(|c| &mut c.kind) else {
             return;
         };
+        if g.unacked >= MAX_UNACKED_PUSHES {
+            self.stats.slow_readers_closed += 1;
+            tracing::warn!(conn = conn.0, "gRPC subscriber does not acknowledge pushes; closing");
+            self.schedule_close(conn, "unacknowledged pushes");
+            return;
+        }
         let request_id = g.next_request_id();
         g.send_on_bi(grpc::push(view, &request_id, epoch_ms));
         self.grpc_drive(conn);
