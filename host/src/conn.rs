@@ -16,6 +16,8 @@ pub(crate) struct Conn {
     pub last_activity: Timestamp,
     /// A close is scheduled: nothing more read from it is processed.
     pub closing: bool,
+    /// A peer link in the middle of authentication (`None`: done, or not needed).
+    pub auth: Option<crate::auth::AuthState>,
     pub kind: ConnKind,
 }
 

@@ -31,6 +31,11 @@ impl Host {
                     return;
                 }
             };
+            if !native && self.conns.get(&conn).is_some_and(|c| c.auth.is_some()) {
+                // nothing reaches the node before the link is authenticated
+                self.auth_frame(conn, &frame);
+                continue;
+            }
             let now = self.clock.now();
             let accepted = if native {
                 self.feed(Input::ClientFrame {

@@ -563,7 +563,10 @@ impl Host {
         };
         if g.unacked >= MAX_UNACKED_PUSHES {
             self.stats.slow_readers_closed += 1;
-            tracing::warn!(conn = conn.0, "gRPC subscriber does not acknowledge pushes; closing");
+            tracing::warn!(
+                conn = conn.0,
+                "gRPC subscriber does not acknowledge pushes; closing"
+            );
             self.schedule_close(conn, "unacknowledged pushes");
             return;
         }

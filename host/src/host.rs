@@ -29,6 +29,8 @@ pub enum Listener {
     Native,
     /// The peer port (other members' outgoing links).
     Peer,
+    /// A link from another shard of this process (in-process, trusted: not authenticated).
+    Sibling,
 }
 
 /// What the runtime must do next, from [`Host::poll_action`].
@@ -98,6 +100,8 @@ pub struct Host {
     pub(crate) core_deadline: Timestamp,
     next_sweep: Timestamp,
     pub(crate) stats: RuntimeStats,
+    /// Addresses of peers refused for failed authentication (each logged once).
+    pub(crate) refused_peers: std::collections::HashSet<std::net::IpAddr>,
     /// The last native push frame, reused for every subscriber of the same view.
     pub(crate) push_cache: Option<(Arc<ServiceView>, bytes::Bytes)>,
     last_reject_log: Option<Timestamp>,
@@ -132,6 +136,7 @@ impl Host {
             core_deadline: Timestamp::ZERO,
             next_sweep: Timestamp::ZERO,
             stats: RuntimeStats::default(),
+            refused_peers: Default::default(),
             push_cache: None,
             last_reject_log: None,
             undrained: true,
@@ -209,7 +214,9 @@ impl Host {
     /// A listener accepted a connection from `peer_addr`. Returns its id, or `None` when the
     /// connection limit is reached (the runtime closes the socket; it is counted).
     pub fn accept(&mut self, listener: Listener, peer_addr: SocketAddr) -> Option<ConnId> {
-        if listener != Listener::Peer && self.clients >= self.config.max_connections {
+        if !matches!(listener, Listener::Peer | Listener::Sibling)
+            && self.clients >= self.config.max_connections
+        {
             self.stats.connections_rejected += 1;
             self.log_reject_limited(peer_addr);
             return None;
@@ -218,17 +225,25 @@ impl Host {
         let kind = match listener {
             Listener::Http => ConnKind::Http(HttpConn::default()),
             Listener::Native => ConnKind::Client,
-            Listener::Peer => ConnKind::PeerIn(FrameDecoder::new(self.limits.max_frame_len)),
+            Listener::Peer | Listener::Sibling => {
+                ConnKind::PeerIn(FrameDecoder::new(self.limits.max_frame_len))
+            }
         };
         let conn = self.new_conn(peer_addr, kind, now);
-        if listener != Listener::Peer {
+        let peer = matches!(listener, Listener::Peer | Listener::Sibling);
+        if !peer {
             self.clients += 1;
+        }
+        if listener == Listener::Peer && self.config.cluster_secrets.enabled() {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.auth = Some(crate::auth::AuthState::ChallengePending);
+            }
         }
         match listener {
             Listener::Native => {
                 self.feed(Input::ConnectionOpened { now, conn });
             }
-            Listener::Peer => {
+            Listener::Peer | Listener::Sibling => {
                 // A member connected: links down to it (it may have restarted) reconnect now,
                 // so that the answers to its first requests are held for it, not dropped.
                 self.links.retry_now(now);
@@ -256,6 +271,7 @@ impl Host {
                 write_announced: false,
                 last_activity: now,
                 closing: false,
+                auth: None,
                 kind,
             },
         );
@@ -290,8 +306,13 @@ impl Host {
                 d.extend(data);
                 self.frames_process(conn);
             }
-            // The link is write-only: what a peer sends on it is dropped.
-            ConnKind::PeerOut(_) => {}
+            // The link is write-only: what a peer sends on it is dropped, but for the answers
+            // of authentication.
+            ConnKind::PeerOut(_) => {
+                if c.auth.is_some() {
+                    self.auth_link_received(conn, data);
+                }
+            }
         }
     }
 

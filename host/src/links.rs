@@ -98,6 +98,11 @@ impl PeerLinks {
         self.by_conn.get(&conn).copied()
     }
 
+    /// The member of link `i`.
+    pub(crate) fn member(&self, i: usize) -> &MemberId {
+        &self.links[i].member
+    }
+
     /// Whether link `i` is still connecting.
     pub(crate) fn is_connecting(&self, i: usize) -> bool {
         matches!(self.links[i].state, LinkState::Connecting { .. })
@@ -161,11 +166,21 @@ impl Host {
             self.actions.push_back(Action::Close(conn));
             return;
         };
-        let now = self.clock.now();
-        let link = &mut self.links.links[i];
+        let link = &self.links.links[i];
         if !matches!(link.state, LinkState::Connecting { conn: c, .. } if c == conn) {
             return;
         }
+        let member = link.member.to_string();
+        if !self.auth_link_start(conn, &member) {
+            self.link_authenticated(i, conn);
+        }
+    }
+
+    /// Link `i` on connection `conn` is connected and (when a secret is set) authenticated:
+    /// the node may speak on it.
+    pub(crate) fn link_authenticated(&mut self, i: usize, conn: ConnId) {
+        let now = self.clock.now();
+        let link = &mut self.links.links[i];
         link.state = LinkState::Up { conn };
         link.backoff = BACKOFF_MIN;
         let member = link.member.clone();

@@ -16,6 +16,8 @@ pub struct RuntimeStats {
     pub slow_readers_closed: u64,
     /// Peer links dropped because their write buffer passed its bound.
     pub peer_links_overflowed: u64,
+    /// Peer connections refused for failed authentication.
+    pub peers_refused: u64,
     /// gRPC messages answered with an `ErrorResponse` (undecodable, unknown type, bad JSON).
     pub grpc_rejected: u64,
     /// gRPC connections closed for an HTTP/2 protocol error.
@@ -33,6 +35,7 @@ impl RuntimeStats {
             ("frames_rejected", self.frames_rejected),
             ("slow_readers_closed", self.slow_readers_closed),
             ("peer_links_overflowed", self.peer_links_overflowed),
+            ("peers_refused", self.peers_refused),
             ("grpc_rejected", self.grpc_rejected),
             ("grpc_protocol_errors", self.grpc_protocol_errors),
         ];

@@ -151,3 +151,133 @@ fn random_bytes_after_the_http2_preface_never_panic_and_end_the_connection() {
     }
     assert!(h.stats().grpc_protocol_errors > 0);
 }
+
+/// Two members A and B (B with `b_secret`), A's link to B connected; bytes are carried
+/// between them until neither has more. Returns (A, B, A's link, B's accepted connection).
+fn linked_pair(a_secret: &str, b_secret: &str) -> (Host, Host, ConnId, ConnId) {
+    let dir = std::env::temp_dir().join(format!("distro-host-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().to_string()
+    };
+    let (fa, fb) = (file("a", a_secret), file("b", b_secret));
+    let members = "127.0.0.1:18848,127.0.0.1:18858";
+    let mut a = Host::new(
+        ServerConfig::parse_from([
+            "d",
+            "--http",
+            "127.0.0.1:18848",
+            "--members",
+            members,
+            "--cluster-secret-file",
+            &fa,
+        ])
+        .unwrap(),
+    );
+    let mut b = Host::new(
+        ServerConfig::parse_from([
+            "d",
+            "--http",
+            "127.0.0.1:18858",
+            "--members",
+            members,
+            "--cluster-secret-file",
+            &fb,
+        ])
+        .unwrap(),
+    );
+    let link = actions(&mut a)
+        .into_iter()
+        .find_map(|x| match x {
+            Action::Connect { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .expect("A connects to B");
+    let _ = actions(&mut b);
+    let accepted = b.accept(Listener::Peer, client()).unwrap();
+    a.link_connected(link);
+    for _ in 0..10 {
+        let _ = actions(&mut a);
+        let to_b = taken(&mut a, link);
+        if !to_b.is_empty() {
+            b.received(accepted, &to_b);
+        }
+        let _ = actions(&mut b);
+        if !b.is_open(accepted) {
+            break;
+        }
+        let to_a = b.output(accepted).to_vec();
+        b.consume(accepted, to_a.len());
+        if !to_a.is_empty() {
+            a.received(link, &to_a);
+        }
+        if to_b.is_empty() && to_a.is_empty() {
+            break;
+        }
+    }
+    (a, b, link, accepted)
+}
+
+/// `written` for binary output.
+fn taken(h: &mut Host, conn: ConnId) -> Vec<u8> {
+    let out = h.output(conn).to_vec();
+    h.consume(conn, out.len());
+    out
+}
+
+#[test]
+fn peers_with_the_same_secret_authenticate_and_link_up() {
+    let (mut a, b, link, accepted) = linked_pair("s3cret\n", "s3cret\n");
+    assert!(a.is_open(link) && b.is_open(accepted));
+    assert_eq!((a.stats().peers_refused, b.stats().peers_refused), (0, 0));
+    // A's node sent its handshake: the link is up
+    let _ = actions(&mut a);
+    let _ = taken(&mut a, link);
+    assert!(
+        a.node()
+            .members()
+            .iter()
+            .any(|m| m.id.as_str() == "127.0.0.1:18858"),
+        "{:?}",
+        a.node().members()
+    );
+}
+
+#[test]
+fn a_peer_with_another_secret_is_refused_before_any_frame_reaches_the_node() {
+    let (a, b, link, accepted) = linked_pair("right\n", "wrong\n");
+    assert_eq!(a.stats().peers_refused, 1, "A refuses B's proof");
+    assert!(!a.is_open(link));
+    let _ = (b, accepted);
+    // and the other way round: B proves with the wrong secret to A's challenge only
+    let (a, b, _, accepted) = linked_pair("wrong\n", "right\n");
+    assert_eq!(a.stats().peers_refused + b.stats().peers_refused, 1);
+    assert!(!b.is_open(accepted) || a.stats().peers_refused == 1);
+}
+
+#[test]
+fn rotation_accepts_every_listed_secret() {
+    // the steps of a rotation, each pair a member already restarted and one not yet
+    for (a_file, b_file) in [
+        ("old\n", "old\nnew\n"),
+        ("old\nnew\n", "new\nold\n"),
+        ("new\nold\n", "new\n"),
+    ] {
+        let (a, b, link, accepted) = linked_pair(a_file, b_file);
+        assert!(
+            a.is_open(link) && b.is_open(accepted),
+            "{a_file:?} with {b_file:?}"
+        );
+        assert_eq!((a.stats().peers_refused, b.stats().peers_refused), (0, 0));
+        let (a, b, link, accepted) = linked_pair(b_file, a_file);
+        assert!(
+            a.is_open(link) && b.is_open(accepted),
+            "{b_file:?} with {a_file:?}"
+        );
+    }
+    // skipping a step breaks the link
+    let (a, b, _, _) = linked_pair("old\n", "new\nold\n");
+    assert_eq!(a.stats().peers_refused + b.stats().peers_refused, 1);
+}

@@ -89,7 +89,7 @@ pub(crate) async fn receive(shard: Rc<Shard>, receivers: Rc<Receivers<Pipe>>, fr
     while let Ok(Some(msg)) = receivers.recv_from(from).await {
         match msg {
             Pipe::Open { link } => {
-                let conn = shard.host.borrow_mut().accept(Listener::Peer, sibling);
+                let conn = shard.host.borrow_mut().accept(Listener::Sibling, sibling);
                 if let Some(conn) = conn {
                     shard.pipes_in.borrow_mut().insert((from, link), conn);
                     shard

@@ -254,7 +254,7 @@ impl Server {
             let accepted = match listener {
                 Listener::Http => self.http_listener.accept(),
                 Listener::Native => self.native_listener.accept(),
-                Listener::Peer => self.peer_listener.accept(),
+                Listener::Peer | Listener::Sibling => self.peer_listener.accept(),
             };
             let (mut stream, peer_addr) = match accepted {
                 Ok(a) => a,

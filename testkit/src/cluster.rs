@@ -115,6 +115,8 @@ impl From<&Target> for Target {
 /// One member process.
 struct Member {
     target: Target,
+    /// Arguments of this member's next starts in place of the cluster's extra arguments.
+    args: Option<Vec<String>>,
     http: SocketAddr,
     native: SocketAddr,
     peer: SocketAddr,
@@ -191,6 +193,7 @@ impl Cluster {
                 let http: SocketAddr = ([127, 0, 0, 1], *port).into();
                 let member = Member {
                     target: targets[i % targets.len()].clone(),
+                    args: None,
                     http,
                     native: SocketAddr::new(http.ip(), port + 1000),
                     peer: SocketAddr::new(http.ip(), port + 1001),
@@ -226,6 +229,16 @@ impl Cluster {
     /// Number of member processes.
     pub fn len(&self) -> usize {
         self.members.len()
+    }
+
+    /// Replaces the extra arguments of process `i` for its next [`Cluster::restart`].
+    pub fn set_args(&mut self, i: usize, args: &[&str]) {
+        self.members[i].args = Some(args.iter().map(|s| s.to_string()).collect());
+    }
+
+    /// The extra arguments every process was started with.
+    pub fn extra_args(&self) -> &[String] {
+        &self.extra
     }
 
     /// Number of members: every process's shards.
@@ -423,7 +436,7 @@ impl Cluster {
         if self.members_arg.contains(',') {
             cmd.arg("--members").arg(&self.members_arg);
         }
-        cmd.args(&self.extra)
+        cmd.args(m.args.as_ref().unwrap_or(&self.extra))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));

@@ -37,6 +37,8 @@ pub struct FileConfig {
     pub members_file: Option<PathBuf>,
     /// Cluster name.
     pub cluster_name: Option<String>,
+    /// File of accepted cluster secrets (relative to the config file).
+    pub cluster_secret_file: Option<PathBuf>,
     /// Seed of the node's randomness.
     pub seed: Option<u64>,
     /// Log filter.
@@ -72,9 +74,11 @@ impl FileConfig {
             .map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))?;
         let mut cfg = Self::parse(&text)
             .map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))?;
-        if let (Some(members_file), Some(dir)) = (&cfg.members_file, path.parent()) {
-            if members_file.is_relative() {
-                cfg.members_file = Some(dir.join(members_file));
+        if let Some(dir) = path.parent() {
+            for f in [&mut cfg.members_file, &mut cfg.cluster_secret_file] {
+                if let Some(p) = f.as_ref().filter(|p| p.is_relative()) {
+                    *f = Some(dir.join(p));
+                }
             }
         }
         Ok(cfg)

@@ -70,6 +70,11 @@ pub struct Args {
     /// Cluster name, checked in the peer handshake [default: distro].
     #[arg(long)]
     pub cluster_name: Option<String>,
+    /// File of accepted cluster secrets, one per line (the first signs): peers must prove
+    /// one in a challenge-response before their frames are accepted [default: none, peers are
+    /// not authenticated].
+    #[arg(long, value_name = "PATH")]
+    pub cluster_secret_file: Option<PathBuf>,
     /// Seed of the node's randomness [default: from the clock and the process id].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -138,6 +143,8 @@ pub struct ServerConfig {
     pub client_write_buffer: usize,
     /// Write buffer bound of a peer link.
     pub peer_write_buffer: usize,
+    /// Accepted cluster secrets (empty: peers are not authenticated).
+    pub cluster_secrets: crate::auth::Secrets,
     /// Shards asked for (`--shards`); `None` lets the runtime choose.
     pub shards: Option<u16>,
     /// CPUs to pin shards to (`--cpus`), empty for the runtime's choice.
@@ -306,6 +313,22 @@ fn build(args: Args, file: FileConfig) -> Result<ServerConfig, ConfigError> {
             .peer_write_buffer
             .or(file.peer_write_buffer)
             .unwrap_or(64 << 20),
+        cluster_secrets: match args.cluster_secret_file.or(file.cluster_secret_file) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    ConfigError::new(format!("cluster secret file {}: {e}", path.display()))
+                })?;
+                let secrets = crate::auth::Secrets::parse(&text);
+                if !secrets.enabled() {
+                    return Err(ConfigError::new(format!(
+                        "cluster secret file {} holds no secret",
+                        path.display()
+                    )));
+                }
+                secrets
+            }
+            None => Default::default(),
+        },
         shards: match args.shards.or(file.shards) {
             Some(0) => return Err(ConfigError::new("--shards must be at least 1")),
             s => s,
