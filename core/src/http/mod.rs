@@ -36,5 +36,5 @@ mod values;
 pub use params::Params;
 pub use parse::{parse_request, HttpRequest, Method};
 pub use push::render_udp_push;
-pub use render::{render_error, render_reply, RenderCache};
+pub use render::{render_error, render_json, render_reply, RenderCache};
 pub use route::{to_request, ApiOptions};

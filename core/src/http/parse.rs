@@ -67,6 +67,9 @@ pub struct HttpRequest {
     pub keep_alive: bool,
     /// The `User-Agent` header, if any.
     pub user_agent: Option<String>,
+    /// The `accessToken` header, if any (Nacos clients may send the token there instead of
+    /// as a parameter).
+    pub access_token: Option<String>,
 }
 
 /// Parses one request from the start of `buf`.
@@ -112,6 +115,7 @@ pub fn parse_request(
     let mut content_length: Option<u64> = None;
     let mut form_body = false;
     let mut user_agent = None;
+    let mut access_token = None;
     for h in req.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
@@ -140,6 +144,8 @@ pub fn parse_request(
             }
         } else if name.eq_ignore_ascii_case("user-agent") {
             user_agent = Some(String::from_utf8_lossy(h.value).into_owned());
+        } else if name.eq_ignore_ascii_case("accesstoken") {
+            access_token = Some(String::from_utf8_lossy(h.value).into_owned());
         } else if name.eq_ignore_ascii_case("content-type") {
             let media = h
                 .value
@@ -170,6 +176,7 @@ pub fn parse_request(
         params,
         keep_alive,
         user_agent,
+        access_token,
     };
     Ok(Some((req, consumed)))
 }

@@ -94,6 +94,14 @@ pub fn render_error(err: &ApiError, keep_alive: bool, out: &mut Vec<u8>) {
     finish(out, start, status, TEXT, keep_alive);
 }
 
+/// Appends a response with a JSON `body` and `status` (for answers a host makes itself, such
+/// as a login).
+pub fn render_json(status: u16, body: &[u8], keep_alive: bool, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(body);
+    finish(out, start, status, JSON, keep_alive);
+}
+
 fn text(out: &mut Vec<u8>, body: &str) -> (u16, &'static str) {
     out.extend_from_slice(body.as_bytes());
     (200, TEXT)
