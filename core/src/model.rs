@@ -223,11 +223,14 @@ impl fmt::Display for ClientId {
 /// every revision it has seen for that key and above its own clock, so a restarted member never
 /// reuses one; `writer` breaks ties between two members that wrote during a split view.
 ///
-/// Changes the member derives on its own from the passage of time (an instance turning
-/// unhealthy, one of several publications expiring) are not client writes: they take
-/// [`Revision::derived`], just above the state they derive from, so that a member that took
-/// over a stale copy during a split view can never outrank a deletion made meanwhile on the
-/// other side (which would resurrect the client when the split heals).
+/// Changes the member derives on its own from missing beats (an instance turning unhealthy, a
+/// publication or the whole client expiring) are not client writes: they take
+/// [`Revision::derived`] (or [`Revision::expiry`] for a deletion), just above the state they
+/// derive from, so that a member that took
+/// over a stale copy during a split view can never outrank a write made meanwhile on the
+/// other side (a deregistration would be resurrected, a registration lost when the split
+/// heals). They are suspicions, refuted by a member that still hears the client (see the
+/// crate docs, "Suspicion and refutation").
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
@@ -251,14 +254,29 @@ impl Revision {
         }
     }
 
-    /// The revision of a change derived from `prev` without a client write (a health flip or
-    /// an expiry): just above `prev`, whatever the clock says.
+    /// The revision of a change derived from `prev` without a client write (a health flip,
+    /// a publication expiring, a refutation): just above `prev`, whatever the clock says.
     pub fn derived(prev: Revision, writer: u32) -> Revision {
         Revision {
             time: prev.time.saturating_add(1),
             writer,
         }
     }
+
+    /// The revision of a client's deletion for lack of beats, judged on the state at `prev`:
+    /// [`EXPIRY_MARGIN`](Self::EXPIRY_MARGIN) above it, so that it ranks above every change
+    /// other members derive from that state meanwhile (each a microsecond above its base),
+    /// and, whatever the clock says, below the client's next write (made at the writer's
+    /// clock, which has run at least a delete timeout past that state's last beat).
+    pub fn expiry(prev: Revision, writer: u32) -> Revision {
+        Revision {
+            time: prev.time.saturating_add(Self::EXPIRY_MARGIN),
+            writer,
+        }
+    }
+
+    /// How far above the state it judged an expiry ranks, in revision time (microseconds).
+    pub const EXPIRY_MARGIN: u64 = 1_000_000;
 }
 
 /// The instances a client publishes into one service: one instance, or several after a batch
@@ -386,5 +404,20 @@ mod tests {
             writer: 9,
         };
         assert!(other > r2, "the writer breaks ties");
+    }
+
+    #[test]
+    fn an_expiry_outranks_what_others_derive_from_its_state_but_not_the_next_write() {
+        let base = Revision::next(Revision::default(), crate::Timestamp::from_millis(5), 7);
+        let mut chain = base;
+        for w in 0..100 {
+            chain = Revision::derived(chain, w); // flips, refutations, by any member
+        }
+        let expiry = Revision::expiry(base, 1);
+        assert!(expiry > chain);
+        // the client's next write comes at least a delete timeout after the state it judged
+        let next = Revision::next(expiry, crate::Timestamp::from_millis(5 + 30_000), 7);
+        let write_elsewhere = Revision::next(base, crate::Timestamp::from_millis(5 + 30_000), 9);
+        assert!(next > expiry && write_elsewhere > expiry);
     }
 }

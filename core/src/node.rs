@@ -47,6 +47,8 @@ pub struct Node {
     drained: bool,
     /// Sync is to be flushed at the next poll.
     flush_due: bool,
+    /// A suspicion was refuted during this input: sync now, whatever the sync delay.
+    pub(crate) refuted: bool,
 }
 
 impl Node {
@@ -78,6 +80,7 @@ impl Node {
             ring_changed_at: now,
             drained: false,
             flush_due: false,
+            refuted: false,
             now,
             epoch,
             cfg,
@@ -154,7 +157,7 @@ impl Node {
     /// Work that follows every input: sync what changed, schedule pushes.
     fn after_input(&mut self, now: Timestamp) {
         self.collect_push_changes(now);
-        if self.cfg.timings.sync_delay.is_zero() {
+        if self.cfg.timings.sync_delay.is_zero() || core::mem::take(&mut self.refuted) {
             // Flushed when the host drains: one batch per peer per drain, however many inputs
             // the host fed before draining.
             self.flush_due |= self.outboxes.dirty;
@@ -261,7 +264,7 @@ impl Node {
                 if owned && !c.owned {
                     // Taking over: the new owner gives every instance a full beat timeout.
                     for b in c.beats.iter_mut() {
-                        *b = now;
+                        b.check = now;
                     }
                 }
                 c.owned = owned;

@@ -13,6 +13,7 @@ use crate::request::{
     ApiError, InstanceDetail, MetricsView, Reply, Request, ServiceDetail, ServiceView,
     BEAT_NOT_FOUND, BEAT_OK,
 };
+use crate::time::Timestamp;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -25,6 +26,17 @@ impl Node {
                 if !self.members.is_self_responsible(ip, port) {
                     let owner = self.members.responsible(ip, port).clone();
                     if self.forwardable(&owner) {
+                        if let Request::Beat {
+                            service, ip, port, ..
+                        } = &request
+                        {
+                            // Heard here, executed there: evidence here too.
+                            let client = ClientId::IpPort {
+                                ip: ip.clone(),
+                                port: *port,
+                            };
+                            self.note_heard(&client, service);
+                        }
                         self.forward(owner, conn, id, request);
                         return;
                     }
@@ -32,7 +44,7 @@ impl Node {
                 }
             }
         }
-        let reply = self.execute(native.then_some(conn), request);
+        let reply = self.execute(native.then_some(conn), request, self.now);
         self.reply(conn, id, reply);
     }
 
@@ -43,9 +55,16 @@ impl Node {
         self.emit(Output::Reply { conn, id, reply });
     }
 
-    /// Executes a request here. `native` is the native connection it came on, if any.
-    pub(crate) fn execute(&mut self, native: Option<ConnId>, request: Request) -> Reply {
-        match self.try_execute(native, request) {
+    /// Executes a request here. `native` is the native connection it came on, if any;
+    /// `received` is when this member got it (a forwarded request served here after its
+    /// forward timed out was received earlier), which a beat counts from.
+    pub(crate) fn execute(
+        &mut self,
+        native: Option<ConnId>,
+        request: Request,
+        received: Timestamp,
+    ) -> Reply {
+        match self.try_execute(native, request, received) {
             Ok(r) => r,
             Err(e) => Reply::Error(e),
         }
@@ -61,7 +80,12 @@ impl Node {
         }
     }
 
-    fn try_execute(&mut self, native: Option<ConnId>, request: Request) -> Result<Reply, ApiError> {
+    fn try_execute(
+        &mut self,
+        native: Option<ConnId>,
+        request: Request,
+        received: Timestamp,
+    ) -> Result<Reply, ApiError> {
         let now = self.now;
         match request {
             Request::Register { service, instance } => {
@@ -114,7 +138,7 @@ impl Node {
                 ip,
                 port,
                 register,
-            } => self.beat(native, service, ip, port, register),
+            } => self.beat(native, service, ip, port, register, received),
             Request::GetInstance {
                 service,
                 ip,
@@ -419,19 +443,28 @@ impl Node {
         let owned = self.owns(id);
         if let Some(c) = self.registry.clients.get_mut(id) {
             c.record.revision = Revision::next(c.record.revision, now, writer);
+            c.written = c.record.revision;
             c.owned = owned;
         }
+        self.registry.touch();
         self.mark_sync(SyncKey::Client(id.clone()));
     }
 
-    /// Like [`Node::bump_and_sync`] for a change derived from time passing (see
-    /// [`Revision::derived`]).
+    /// Like [`Node::bump_and_sync`] for a change derived from missing beats (see
+    /// [`Revision::derived`]), which a member that heard the client refutes.
     pub(crate) fn bump_derived_and_sync(&mut self, id: &ClientId) {
-        let writer = self.writer ^ (self.epoch as u32).rotate_left(7);
+        let writer = self.derived_writer();
         if let Some(c) = self.registry.clients.get_mut(id) {
             c.record.revision = Revision::derived(c.record.revision, writer);
         }
+        self.registry.touch();
         self.mark_sync(SyncKey::Client(id.clone()));
+    }
+
+    /// The writer number of this member's derived revisions: mixed with the boot epoch, so
+    /// two runs of one member never write different data under one revision.
+    pub(crate) fn derived_writer(&self) -> u32 {
+        self.writer ^ (self.epoch as u32).rotate_left(7)
     }
 
     /// Removes a publication of a client this member is responsible for; deletes the client
@@ -453,7 +486,10 @@ impl Node {
         reason: &'static str,
         derived: bool,
     ) {
-        if !self.registry.remove_publication(id, service, self.now) {
+        if !self
+            .registry
+            .remove_publication(id, service, derived, self.now)
+        {
             return;
         }
         let empty = self
@@ -462,7 +498,7 @@ impl Node {
             .get(id)
             .is_some_and(|c| c.record.publications.is_empty());
         if empty {
-            self.delete_owned_client(id, reason);
+            self.delete_owned(id, reason, derived);
         } else if derived {
             self.bump_derived_and_sync(id);
         } else {
@@ -527,6 +563,7 @@ impl Node {
         ip: Arc<str>,
         port: u16,
         register: Option<Instance>,
+        received: Timestamp,
     ) -> Result<Reply, ApiError> {
         let default_interval = self.cfg.timings.beat_interval.as_millis() as u64;
         if native.is_some() {
@@ -537,10 +574,9 @@ impl Node {
             });
         }
         let id = ClientId::IpPort { ip, port };
-        let now = self.now;
         let found = self.registry.clients.get_mut(&id).and_then(|c| {
             let i = c.find(&service).ok()?;
-            c.beats[i] = now;
+            c.beats[i] = crate::registry::BeatClock::heard(received);
             let p = &mut c.record.publications[i];
             let interval = p.instances[0].preserved_millis(META_BEAT_INTERVAL);
             let revived = p.instances.iter().any(|x| !x.healthy);

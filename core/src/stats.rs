@@ -68,6 +68,9 @@ stats! {
     probes_sent,
     /// Replicas expired.
     replicas_expired,
+    /// Suspicions (unhealthy flips and expiries derived from missing beats) from another member
+    /// refuted because this member heard the client beat.
+    suspicions_refuted,
     /// Settings digests from a peer that differed from the settings held here.
     settings_mismatches,
     /// Replicas handed back to a responsible member that stopped verifying them (it lost them).

@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 
 #[derive(Debug)]
 struct Pending {
+    /// When the request reached this member.
+    received: Timestamp,
     conn: ConnId,
     req: RequestId,
     request: Request,
@@ -58,6 +60,7 @@ impl Node {
         self.forwards.pending.insert(
             id,
             Pending {
+                received: self.now,
                 conn,
                 req,
                 request,
@@ -72,7 +75,7 @@ impl Node {
     /// Serves a write another member forwarded here; never forwards it again.
     pub(crate) fn on_forward(&mut self, from: &MemberId, id: u64, request: Request) {
         self.stats.forwards_served += 1;
-        let reply = self.execute(None, request);
+        let reply = self.execute(None, request, self.now);
         self.emit(Output::Transmit {
             to: from.clone(),
             frame: encode_frame(&PeerMsg::ForwardReply { id, reply }),
@@ -98,7 +101,7 @@ impl Node {
             }
             let p = entry.remove();
             self.stats.forward_timeouts += 1;
-            self.serve_locally(p.conn, p.req, p.request);
+            self.serve_locally(p);
         }
     }
 
@@ -113,12 +116,12 @@ impl Node {
             .collect();
         for id in ids {
             let p = self.forwards.pending.remove(&id).expect("present");
-            self.serve_locally(p.conn, p.req, p.request);
+            self.serve_locally(p);
         }
     }
 
-    fn serve_locally(&mut self, conn: ConnId, req: RequestId, request: Request) {
-        let reply = self.execute(None, request);
-        self.reply(conn, req, reply);
+    fn serve_locally(&mut self, p: Pending) {
+        let reply = self.execute(None, p.request, p.received);
+        self.reply(p.conn, p.req, reply);
     }
 }

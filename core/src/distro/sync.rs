@@ -268,11 +268,37 @@ impl Node {
     pub(crate) fn apply_record(&mut self, rec: Record, from: Option<&MemberId>) {
         use crate::registry::Applied;
         let now = self.now;
-        let id = match &rec {
-            Record::Client(c) => Some(c.id.clone()),
-            Record::Deleted { id, .. } => Some(id.clone()),
-            Record::ServiceMeta(_) => None,
-        };
+        if let Some((refuted, expired)) = self.refutation(&rec) {
+            // A suspicion this member has evidence against: answer it with the client alive,
+            // above the suspicion, to everyone (as SWIM refutes a suspicion).
+            let id = refuted.id.clone();
+            self.stats.suspicions_refuted += 1;
+            let answer = if expired.is_empty() {
+                Record::Client(refuted)
+            } else {
+                let base = refuted.revision;
+                Record::Suspected {
+                    client: refuted,
+                    expired,
+                    base,
+                }
+            };
+            if self.registry.apply(answer, now) == Applied::Newer {
+                let owned = self.owns(&id);
+                if let Some(c) = self.registry.clients.get_mut(&id) {
+                    c.owned = owned;
+                }
+                self.emit(crate::Output::Event(crate::Event::SuspicionRefuted {
+                    client: id.to_string(),
+                }));
+                self.mark_sync(SyncKey::Client(id));
+                // At once, whatever the sync delay: the others are applying the suspicion now,
+                // and a write one of them makes on top of it would outrank the refutation.
+                self.refuted = true;
+            }
+            return;
+        }
+        let id = rec.client_id().cloned();
         match self.registry.apply(rec, now) {
             Applied::Newer => {
                 self.stats.records_applied += 1;

@@ -338,7 +338,7 @@ fn renew(c: &mut crate::registry::Client, now: crate::Timestamp) {
     c.renewed = now;
     if !c.owned {
         for b in c.beats.iter_mut() {
-            *b = now;
+            b.check = now;
         }
     }
 }

@@ -908,3 +908,133 @@ fn inputs_fed_before_one_drain_sync_as_one_batch() {
     net.run_for(Duration::from_millis(5));
     assert_eq!(net.hosts(1, "svc").len(), 20);
 }
+
+/// Issue 11, defect 1: one member of three is cut off for 45 s while clients keep beating to
+/// the other two. The cut-off member takes their beat checks over, hears nothing, marks them
+/// unhealthy and deletes them. When the partition heals, those expiry-derived changes must not
+/// win over the copies the majority side kept alive with beats: no member on the majority side
+/// may ever show a beating client missing or unhealthy, no beat may answer 20404, and the
+/// cut-off member holds them again once it is back.
+#[test]
+fn clients_beating_through_a_partition_survive_its_heal() {
+    let mut net = Net::new(3);
+    // Clients whose responsible member (in the full ring) is each of the three members.
+    let ports: Vec<u16> = (0..3)
+        .flat_map(|k| {
+            (1000..3000)
+                .filter(move |&p| crate::distro_hash(&format!("10.9.9.9:{p}")) as usize % 3 == k)
+                .take(3)
+        })
+        .collect();
+    for &port in &ports {
+        assert_eq!(net.request(0, register("svc", "10.9.9.9", port)), Reply::Ok);
+    }
+    net.run_for(Duration::from_millis(10));
+    let beat_all = |net: &mut Net, round: usize| {
+        for (k, &port) in ports.iter().enumerate() {
+            // to either member of the majority side; they forward to the responsible one
+            let at = (round + k) % 2;
+            let Reply::Beat { code, .. } = net.request(at, beat("svc", "10.9.9.9", port)) else {
+                panic!("not a beat reply")
+            };
+            assert_eq!(code, BEAT_OK, "beat of port {port} at member {at}: 20404");
+        }
+    };
+    let all_healthy = |net: &Net, i: usize| {
+        let hosts = net.hosts(i, "svc");
+        ports
+            .iter()
+            .all(|&p| hosts.iter().any(|h| h.port == p && h.healthy))
+    };
+    net.partition(0, 2, true);
+    net.partition(1, 2, true);
+    let mut round = 0;
+    // 45 s of partition, then 40 s after the heal; beats every 5 s, checks every 100 ms
+    for step in 0..850 {
+        if step == 450 {
+            assert!(
+                net.nodes[2].stats().instances_expired > 0,
+                "the cut-off member expired the clients it took over"
+            );
+            net.partition(0, 2, false);
+            net.partition(1, 2, false);
+        }
+        if step % 50 == 0 {
+            beat_all(&mut net, round);
+            round += 1;
+        }
+        net.run_for(Duration::from_millis(100));
+        for i in 0..2 {
+            assert!(
+                all_healthy(&net, i),
+                "member {i} lost a beating client at step {step}: {:?}",
+                net.hosts(i, "svc")
+            );
+        }
+    }
+    assert!(all_healthy(&net, 2), "the healed member holds them again");
+    let refuted: u64 = (0..2)
+        .map(|i| net.nodes[i].stats().suspicions_refuted)
+        .sum();
+    assert!(refuted > 0, "the majority side refuted the expiries");
+}
+
+/// Found by the simulator: a member that forwarded a beat and then stalled served it itself
+/// when it resumed (the forward had timed out meanwhile) and counted the beat as heard then,
+/// so it refuted an expiry of a client that had stopped long before. A beat counts from when
+/// the member received it.
+#[test]
+fn a_beat_served_after_a_stall_counts_from_when_it_was_received() {
+    let mut net = Net::new(2);
+    let port = port_owned_by(&net, 1);
+    assert_eq!(net.request(1, register("svc", "10.9.9.9", port)), Reply::Ok);
+    net.run_for(Duration::from_millis(10));
+    net.filter = Some(Box::new(|_, _, m| !matches!(m, PeerMsg::Forward { .. })));
+    let received = net.now;
+    let request = beat("svc", "10.9.9.9", port);
+    net.input(
+        0,
+        Input::Request {
+            now: received,
+            conn: ConnId(1),
+            id: RequestId(77),
+            request,
+        },
+    )
+    .unwrap();
+    // member 0 stalls for 20 s: its forward timeout fires only when it resumes
+    let resumed = received.plus(Duration::from_secs(20));
+    net.input(0, Input::Timeout(resumed)).unwrap();
+    assert_eq!(
+        net.nodes[0].stats().forward_timeouts,
+        1,
+        "served after the stall"
+    );
+    let id = ClientId::ip_port("10.9.9.9", port);
+    let held = net.nodes[0].registry().client(&id).unwrap().revision;
+    let expired = wire::Record::Expired {
+        id: id.clone(),
+        revision: Revision::expiry(held, 1),
+        expired: vec![svc("svc")],
+        base: held,
+    };
+    let frame = wire::encode_frame(&PeerMsg::Sync {
+        batch: 1,
+        records: vec![expired],
+    });
+    net.input(
+        0,
+        Input::PeerFrame {
+            now: resumed,
+            conn: ConnId(1_000_001),
+            frame: &frame[4..],
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        net.nodes[0].stats().suspicions_refuted,
+        0,
+        "a 20 s old beat"
+    );
+    assert!(net.nodes[0].registry().client(&id).is_none());
+}
