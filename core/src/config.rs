@@ -186,6 +186,10 @@ pub struct Limits {
     pub max_http_head: usize,
     /// Largest HTTP request body, in bytes.
     pub max_http_body: usize,
+    /// Longest cluster filter of a list or a subscription (comma-separated cluster names).
+    pub max_filter_len: usize,
+    /// Most bytes of service views kept between changes to answer repeated lists at once.
+    pub max_view_cache_bytes: usize,
 }
 
 impl Default for Limits {
@@ -206,6 +210,8 @@ impl Default for Limits {
             sync_batch_clients: 2_000,
             max_http_head: 16 << 10,
             max_http_body: 1 << 20,
+            max_filter_len: 4 << 10,
+            max_view_cache_bytes: 64 << 20,
         }
     }
 }

@@ -59,7 +59,7 @@ impl Node {
         let seed = cfg.seed;
         let epoch = splitmix(seed ^ now.as_nanos()) >> 12;
         let standalone = members.standalone();
-        let node_max_services = cfg.limits.max_services;
+        let view_cache_bytes = cfg.limits.max_view_cache_bytes;
         let mut node = Node {
             writer: writer_number(&cfg.self_id),
             registry: Registry::new(seed, &cfg.limits),
@@ -74,7 +74,7 @@ impl Node {
             snapshot: SnapshotState::new(seed ^ 14),
             forwards: Forwards::default(),
             push: PushState::new(seed ^ 15),
-            views: crate::view_cache::ViewCache::new(seed ^ 16, node_max_services),
+            views: crate::view_cache::ViewCache::new(seed ^ 16, view_cache_bytes),
             ping_seq: 0,
             verify_round: 0,
             ring_changed_at: now,

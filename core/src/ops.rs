@@ -166,6 +166,7 @@ impl Node {
                 healthy_only,
                 udp_subscriber,
             } => {
+                self.validate_filter(&clusters)?;
                 let mut cache = CACHE_MILLIS_POLL;
                 if let Some(addr) = udp_subscriber {
                     let expires = now.plus(self.cfg.timings.udp_subscriber_ttl);
@@ -391,7 +392,9 @@ impl Node {
             &self.cfg.timings,
             cache_ms,
         ));
-        if !self.registry.changed.contains(service) {
+        // Only what exists: anyone can list any name, and those views are all empty anyway.
+        if !self.registry.changed.contains(service) && self.registry.services.contains_key(service)
+        {
             self.views.put(view.clone(), healthy_only, cache_ms);
         }
         view
@@ -663,6 +666,18 @@ impl Node {
                     "{what} longer than {max} bytes"
                 )));
             }
+        }
+        Ok(())
+    }
+
+    /// A cluster filter is held with the views and subscriptions made with it: bounded.
+    fn validate_filter(&mut self, clusters: &str) -> Result<(), ApiError> {
+        let max = self.cfg.limits.max_filter_len;
+        if clusters.len() > max {
+            self.stats.limit_rejections += 1;
+            return Err(ApiError::bad_request(format!(
+                "clusters longer than {max} bytes (limits.max_filter_len)"
+            )));
         }
         Ok(())
     }

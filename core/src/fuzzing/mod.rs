@@ -116,6 +116,8 @@ pub(crate) fn small_limits() -> Limits {
         sync_batch_clients: 2,
         max_http_head: 1 << 10,
         max_http_body: 1 << 10,
+        max_filter_len: 64,
+        max_view_cache_bytes: 4 << 10,
     }
 }
 

@@ -425,3 +425,84 @@ fn probe_answers_can_come_as_an_input() {
         Err(Error::ApiMisuse(_))
     ));
 }
+
+fn list(node: &mut Node, name: &str, clusters: &str) -> Reply {
+    let request = Request::List {
+        service: ServiceKey::parse(None, None, name),
+        clusters: clusters.into(),
+        healthy_only: false,
+        udp_subscriber: None,
+    };
+    let now = node.now();
+    node.handle_input(Input::Request {
+        now,
+        conn: ConnId(1),
+        id: RequestId(1),
+        request,
+    })
+    .unwrap();
+    let mut reply = None;
+    loop {
+        match node.poll_output() {
+            Output::Reply { reply: r, .. } => reply = Some(r),
+            Output::Timeout(_) => return reply.expect("a reply"),
+            _ => {}
+        }
+    }
+}
+
+/// Issue 11, defect 2: list views were cached for services that do not exist (anyone can
+/// list any name), the cache was bounded by entry count only, and a long cluster filter was
+/// accepted and kept. Only views of existing services are cached, within a byte budget, and
+/// a filter longer than the limit is refused.
+#[test]
+fn list_views_are_cached_only_for_existing_services_within_a_byte_budget() {
+    let mut cfg = Config::standalone("127.0.0.1:8848");
+    cfg.limits.max_view_cache_bytes = 64 << 10;
+    let mut node = Node::new(cfg, Timestamp::ZERO);
+    for k in 0..2_000 {
+        let Reply::Service(v) = list(&mut node, &format!("nobody-{k}"), "") else {
+            panic!("not a list reply")
+        };
+        assert!(v.hosts.is_empty());
+    }
+    assert_eq!(
+        node.views.len(),
+        0,
+        "views of unknown services are not kept"
+    );
+    let long = "c".repeat(node.config().limits.max_filter_len + 1);
+    let Reply::Error(e) = list(&mut node, "orders", &long) else {
+        panic!("a filter over the limit is refused")
+    };
+    assert_eq!(e.status, 400);
+    // existing services: cached, within the byte budget whatever the filters
+    let mut instance = Instance::new("10.0.0.1", 80);
+    instance.metadata.insert("blob".into(), "x".repeat(2000));
+    for k in 0..100 {
+        let request = Request::Register {
+            service: ServiceKey::parse(None, None, &format!("svc-{k}")),
+            instance: instance.clone(),
+        };
+        let now = node.now();
+        node.handle_input(Input::Request {
+            now,
+            conn: ConnId(1),
+            id: RequestId(2),
+            request,
+        })
+        .unwrap();
+        while !matches!(node.poll_output(), Output::Timeout(_)) {}
+    }
+    for k in 0..100 {
+        for f in 0..8 {
+            list(&mut node, &format!("svc-{k}"), &format!("DEFAULT,f{f}"));
+        }
+    }
+    assert!(node.views.len() > 0, "existing services are cached");
+    assert!(
+        node.views.bytes() <= 64 << 10,
+        "{} bytes cached",
+        node.views.bytes()
+    );
+}
