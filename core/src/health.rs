@@ -23,7 +23,7 @@ pub(crate) struct NativeConn {
     /// When the unanswered probe was sent.
     pub probe_sent: Option<Timestamp>,
     /// Subscriptions made on this connection: (service, cluster filter).
-    pub subscriptions: Vec<(ServiceKey, String)>,
+    pub subscriptions: Vec<(ServiceKey, std::sync::Arc<crate::registry::ClusterFilter>)>,
 }
 
 enum BeatAction {
@@ -58,7 +58,7 @@ impl Node {
 
     fn drop_native_conn(&mut self, conn: ConnId, nc: NativeConn, reason: &'static str) {
         for (service, clusters) in &nc.subscriptions {
-            self.push.unsubscribe_conn(service, conn, clusters);
+            self.push.unsubscribe_conn(service, conn, &clusters.raw);
         }
         self.delete_owned_client(&nc.client, reason);
     }

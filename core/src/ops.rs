@@ -196,10 +196,12 @@ impl Node {
                     ));
                 };
                 self.validate_service(&service)?;
+                self.validate_filter(&clusters)?;
+                let filter = Arc::new(crate::registry::ClusterFilter::parse(&clusters));
                 if !self.push.subscribe_conn(
                     &service,
                     conn,
-                    &clusters,
+                    &filter,
                     self.cfg.limits.max_subscriptions,
                 ) {
                     self.stats.limit_rejections += 1;
@@ -211,9 +213,9 @@ impl Node {
                 if !nc
                     .subscriptions
                     .iter()
-                    .any(|(s, c)| *s == service && *c == clusters)
+                    .any(|(s, c)| *s == service && c.raw == clusters)
                 {
-                    nc.subscriptions.push((service.clone(), clusters.clone()));
+                    nc.subscriptions.push((service.clone(), filter));
                 }
                 Ok(Reply::Service(self.view(&service, &clusters, false, 0)))
             }
@@ -222,7 +224,7 @@ impl Node {
                     self.push.unsubscribe_conn(&service, conn, &clusters);
                     if let Some(nc) = self.conns.get_mut(&conn) {
                         nc.subscriptions
-                            .retain(|(s, c)| !(*s == service && *c == clusters));
+                            .retain(|(s, c)| !(*s == service && c.raw == clusters));
                     }
                 }
                 Ok(Reply::Ok)

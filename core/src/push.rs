@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::io::{Output, PushTarget, Source};
 use crate::model::{ConnId, ServiceKey};
 use crate::node::Node;
-use crate::registry::{new_map, Map};
+use crate::registry::{new_map, ClusterFilter, Map};
 use crate::request::ServiceView;
 use crate::time::{Timer, Timestamp};
 use std::collections::VecDeque;
@@ -20,13 +20,13 @@ pub(crate) const CACHE_MILLIS_POLL: u64 = 3_000;
 #[derive(Debug)]
 struct UdpSub {
     addr: SocketAddr,
-    clusters: String,
+    clusters: Arc<ClusterFilter>,
     expires: Timestamp,
 }
 
 #[derive(Debug, Default)]
 struct Subscribers {
-    native: Vec<(ConnId, String)>,
+    native: Vec<(ConnId, Arc<ClusterFilter>)>,
     udp: Vec<UdpSub>,
     /// When this service was last pushed (the merge window runs from there).
     last_push: Option<Timestamp>,
@@ -86,14 +86,14 @@ impl PushState {
         &mut self,
         service: &ServiceKey,
         conn: ConnId,
-        clusters: &str,
+        clusters: &Arc<ClusterFilter>,
         max: usize,
     ) -> bool {
         let subs = self.subs.entry_ref(service).or_default();
         if subs
             .native
             .iter()
-            .any(|(c, cl)| *c == conn && cl == clusters)
+            .any(|(c, cl)| *c == conn && cl.raw == clusters.raw)
         {
             return true;
         }
@@ -103,7 +103,7 @@ impl PushState {
             }
             return false;
         }
-        subs.native.push((conn, clusters.to_string()));
+        subs.native.push((conn, clusters.clone()));
         self.count += 1;
         true
     }
@@ -112,7 +112,7 @@ impl PushState {
         if let Some(subs) = self.subs.get_mut(service) {
             let before = subs.native.len();
             subs.native
-                .retain(|(c, cl)| !(*c == conn && cl == clusters));
+                .retain(|(c, cl)| !(*c == conn && cl.raw == clusters));
             self.count -= before - subs.native.len();
             if subs.native.is_empty() && subs.udp.is_empty() {
                 self.subs.remove(service);
@@ -133,7 +133,7 @@ impl PushState {
         if let Some(s) = subs
             .udp
             .iter_mut()
-            .find(|s| s.addr == addr && s.clusters == clusters)
+            .find(|s| s.addr == addr && s.clusters.raw == clusters)
         {
             s.expires = expires;
             return true;
@@ -146,7 +146,7 @@ impl PushState {
         }
         subs.udp.push(UdpSub {
             addr,
-            clusters: clusters.to_string(),
+            clusters: Arc::new(ClusterFilter::parse(clusters)),
             expires,
         });
         self.count += 1;
@@ -235,7 +235,7 @@ impl Node {
             let Some(subs) = self.push.subs.get(&service) else {
                 continue;
             };
-            let mut targets: Vec<(PushTarget, String)> = Vec::new();
+            let mut targets: Vec<(PushTarget, Arc<ClusterFilter>)> = Vec::new();
             for (conn, clusters) in &subs.native {
                 targets.push((PushTarget::Conn(*conn), clusters.clone()));
             }
@@ -248,9 +248,9 @@ impl Node {
                     s.clusters.clone(),
                 ));
             }
-            let mut views: Vec<(String, Arc<ServiceView>)> = Vec::new();
+            let mut views: Vec<(Arc<ClusterFilter>, Arc<ServiceView>)> = Vec::new();
             for (mut target, clusters) in targets {
-                let view = match views.iter().find(|(c, _)| *c == clusters) {
+                let view = match views.iter().find(|(c, _)| c.raw == clusters.raw) {
                     Some((_, v)) => v.clone(),
                     None => {
                         let cache = if matches!(target, PushTarget::Udp { .. }) {
@@ -258,7 +258,7 @@ impl Node {
                         } else {
                             0
                         };
-                        let v = Arc::new(self.registry.list(
+                        let v = Arc::new(self.registry.list_filtered(
                             &service,
                             &clusters,
                             false,

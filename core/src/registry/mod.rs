@@ -3,6 +3,8 @@
 
 mod view;
 
+pub(crate) use view::ClusterFilter;
+
 use crate::config::{Limits, Timings};
 use crate::model::{
     ClientId, ClientRecord, Instances, Publication, Revision, ServiceKey, ServiceMeta,
@@ -751,6 +753,19 @@ impl Registry {
         &self,
         service: &ServiceKey,
         clusters: &str,
+        healthy_only: bool,
+        timings: &Timings,
+        cache_millis: u64,
+    ) -> crate::request::ServiceView {
+        let filter = ClusterFilter::parse(clusters);
+        view::list(self, service, &filter, healthy_only, timings, cache_millis)
+    }
+
+    /// [`Registry::list`] with a parsed filter.
+    pub(crate) fn list_filtered(
+        &self,
+        service: &ServiceKey,
+        clusters: &ClusterFilter,
         healthy_only: bool,
         timings: &Timings,
         cache_millis: u64,

@@ -418,3 +418,40 @@ fn udp_subscribers_expire_without_list_calls() {
     // the filter decides which messages pass; a native peer message type is in scope
     let _ = PeerMsg::Ping { seq: 0 };
 }
+
+/// Issue 11, defect 3: a native subscription's cluster filter had no length limit (a 1 MB
+/// filter was accepted and kept per subscription). It is bounded like a list's, and a
+/// subscription with a filter gets exactly the instances of the clusters it names.
+#[test]
+fn a_native_subscription_filter_is_bounded_and_filters_its_pushes() {
+    let mut net = Net::new(1);
+    net.open_native(0, ConnId(9));
+    let subscribe = |clusters: String| Request::Subscribe {
+        service: svc("svc"),
+        clusters,
+    };
+    net.native_request(0, ConnId(9), subscribe("c".repeat(1 << 20)));
+    let Some((_, _, _, Reply::Error(e))) = net.replies.last() else {
+        panic!("a 1 MB filter is refused")
+    };
+    assert_eq!(e.status, 400);
+    net.native_request(0, ConnId(9), subscribe(" A ,B".into()));
+    assert!(matches!(
+        net.replies.last(),
+        Some((_, _, _, Reply::Service(_)))
+    ));
+    for (port, cluster) in [(1, "A"), (2, "B"), (3, "C")] {
+        let mut i = Instance::new("10.5.5.5", port);
+        i.cluster = cluster.into();
+        let register = Request::Register {
+            service: svc("svc"),
+            instance: i,
+        };
+        net.request(0, register);
+    }
+    net.run_for(Duration::from_millis(200));
+    let last = net.pushes.last().expect("pushed");
+    let mut clusters: Vec<&str> = last.3.hosts.iter().map(|h| &*h.cluster).collect();
+    clusters.sort();
+    assert_eq!(clusters, vec!["A", "B"]);
+}
