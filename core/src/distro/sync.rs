@@ -1,7 +1,10 @@
 //! Sync: every change of a client this member is responsible for goes to every other member,
 //! batched per peer per drain, acknowledged, and retried per peer with backoff, so a dead or
-//! slow peer never delays the others.
+//! slow peer never delays the others. Nothing is kept for a peer that is DOWN: when it is
+//! back, verify rounds repair what it missed (and a restarted member loads a snapshot), so
+//! what waits for a peer is bounded by what changes while it is reachable or SUSPICIOUS.
 
+use crate::io::MemberState;
 use crate::members::Members;
 use crate::model::{ClientId, MemberId, ServiceKey};
 use crate::node::Node;
@@ -73,6 +76,11 @@ impl Outboxes {
         self.map.values().any(|o| !o.pending.is_empty())
     }
 
+    /// Forgets what waits for `peer` (it is DOWN: verify repairs it when it is back).
+    pub fn drop_peer(&mut self, peer: &MemberId) {
+        self.map.remove(peer);
+    }
+
     /// Drops outboxes of members no longer in the list.
     pub fn retain_members(&mut self, members: &Members) {
         self.map.retain(|id, _| members.peer(id).is_some());
@@ -120,15 +128,21 @@ impl Node {
     pub(crate) fn mark_sync(&mut self, key: SyncKey) {
         self.outboxes.dirty = true;
         for i in 0..self.members.peers.len() {
-            let id = &self.members.peers[i].id;
-            self.outboxes.get(id).pending.insert(key.clone());
+            let p = &self.members.peers[i];
+            if p.state != MemberState::Down {
+                self.outboxes.get(&p.id).pending.insert(key.clone());
+            }
         }
     }
 
     /// Queues `key` for one peer (a verify resend, or newer data a peer lacks).
     pub(crate) fn mark_sync_to(&mut self, peer: &MemberId, key: SyncKey) {
         self.outboxes.dirty = true;
-        if self.members.peer(peer).is_some() {
+        if self
+            .members
+            .peer(peer)
+            .is_some_and(|p| p.state != MemberState::Down)
+        {
             self.outboxes.get(peer).pending.insert(key);
         }
     }

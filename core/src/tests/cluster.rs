@@ -1038,3 +1038,44 @@ fn a_beat_served_after_a_stall_counts_from_when_it_was_received() {
     );
     assert!(net.nodes[0].registry().client(&id).is_none());
 }
+
+/// Issue 11, defect 4: sync keys queued for a DOWN peer were never dropped: 2,000 native
+/// connect/register/close cycles with a peer DOWN left 2,000 queued keys after every client
+/// and tombstone was gone. A DOWN peer is repaired by verify (or its snapshot) when it comes
+/// back, so nothing is queued for it; the repair still happens.
+#[test]
+fn nothing_is_queued_for_a_down_peer_and_verify_repairs_it_when_it_is_back() {
+    let mut net = Net::with(2, |c| c.timings.tombstone_ttl = Duration::from_secs(10));
+    net.partition(0, 1, true);
+    net.run_for(Duration::from_secs(12));
+    assert_eq!(net.nodes[0].members()[1].state, "DOWN");
+    for k in 0..2_000u64 {
+        let conn = ConnId(100 + k);
+        net.open_native(0, conn);
+        net.native_request(
+            0,
+            conn,
+            register("svc", "10.4.4.4", 1 + (k % 60_000) as u16),
+        );
+        let now = net.now;
+        net.input(0, Input::ConnectionClosed { now, conn }).unwrap();
+    }
+    // responsible member 0 in the whole ring (the ring member 0 sees now is itself alone)
+    let port = (1000..2000)
+        .find(|&p| crate::distro_hash(&format!("10.9.9.9:{p}")).is_multiple_of(2))
+        .unwrap();
+    assert_eq!(
+        net.request(0, register("kept", "10.9.9.9", port)),
+        Reply::Ok
+    );
+    net.run_for(Duration::from_secs(20));
+    let peer = net.ids[1].clone();
+    assert_eq!(
+        net.nodes[0].outboxes.backlog(&peer),
+        0,
+        "nothing waits for a DOWN peer"
+    );
+    net.partition(0, 1, false);
+    net.run_for(Duration::from_secs(12));
+    assert_eq!(net.hosts(1, "kept").len(), 1, "verify repaired the peer");
+}
