@@ -1079,3 +1079,49 @@ fn nothing_is_queued_for_a_down_peer_and_verify_repairs_it_when_it_is_back() {
     net.run_for(Duration::from_secs(12));
     assert_eq!(net.hosts(1, "kept").len(), 1, "verify repaired the peer");
 }
+
+/// Issue 11, defect 5: pair-by-pair verify frames were split by entry count only, so long ips
+/// made frames over the peer's frame limit (98,605 bytes with a 64 KiB limit); the receiver
+/// rejected them and the link broke every round. They are split by bytes, like sync and
+/// snapshot chunks.
+#[test]
+fn pair_by_pair_verify_frames_stay_within_the_frame_limit() {
+    let mut net = Net::with(2, |c| {
+        c.limits.max_frame_len = 64 << 10;
+        c.limits.verify_chunk_entries = 50_000;
+        no_beat_expiry(c);
+    });
+    let long = "10.".to_string() + &"1".repeat(300);
+    let ports: Vec<u16> = (1000..60000)
+        .filter(|&p| net.owner_of(&long, p) == 0)
+        .take(400)
+        .collect();
+    for &port in &ports {
+        net.request(0, register("svc", &long, port));
+    }
+    net.run_for(Duration::from_millis(10));
+    // member 1 silently loses every replica: the whole list goes pair by pair
+    let now = net.now;
+    for &port in &ports {
+        net.nodes[1]
+            .registry
+            .forget_client(&ClientId::ip_port(&long, port), now);
+    }
+    let sizes = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = sizes.clone();
+    net.filter = Some(Box::new(move |_, _, m| {
+        if let PeerMsg::Verify { .. } = m {
+            log.borrow_mut().push(wire::encode_frame(m).len());
+        }
+        true
+    }));
+    net.run_for(Duration::from_secs(6));
+    let sizes = sizes.borrow().clone();
+    assert!(!sizes.is_empty(), "verified pair by pair");
+    assert!(
+        sizes.iter().all(|&s| s <= 64 << 10),
+        "frames of {sizes:?} bytes"
+    );
+    assert_eq!(net.nodes[1].stats().rejected_frames, 0);
+    assert_eq!(net.hosts(1, "svc").len(), 400, "repaired");
+}
