@@ -455,3 +455,95 @@ fn a_native_subscription_filter_is_bounded_and_filters_its_pushes() {
     clusters.sort();
     assert_eq!(clusters, vec!["A", "B"]);
 }
+
+/// A standalone node with `subscribers` UDP subscribers, spread over 100 services, each with
+/// one push in flight (not acknowledged): returns the node and the `(addr, ack)` of every push,
+/// in the order they were sent.
+fn pending_udp_pushes(subscribers: u32) -> (Node, Vec<(std::net::SocketAddr, u64)>) {
+    let mut node = Node::new(Config::standalone("127.0.0.1:8848"), Timestamp::ZERO);
+    let drain = |node: &mut Node, pushes: &mut Vec<(std::net::SocketAddr, u64)>| loop {
+        match node.poll_output() {
+            Output::Push {
+                to: PushTarget::Udp { addr, ack },
+                ..
+            } => pushes.push((addr, ack)),
+            Output::Timeout(_) => return,
+            _ => {}
+        }
+    };
+    let mut pushes = Vec::new();
+    let now = Timestamp::from_millis(1);
+    let service = |k: u32| format!("svc-{}", k % 100);
+    for k in 0..subscribers {
+        let ip = std::net::Ipv4Addr::from(0x0a00_0000 + k);
+        let request = Request::List {
+            service: svc(&service(k)),
+            clusters: String::new(),
+            healthy_only: false,
+            udp_subscriber: Some((ip, 40_000).into()),
+        };
+        let input = Input::Request {
+            now,
+            conn: ConnId(1),
+            id: RequestId(1),
+            request,
+        };
+        node.handle_input(input).unwrap();
+        drain(&mut node, &mut pushes);
+    }
+    for k in 0..100 {
+        let input = Input::Request {
+            now,
+            conn: ConnId(1),
+            id: RequestId(2),
+            request: register(&service(k), "10.5.5.5", 1),
+        };
+        node.handle_input(input).unwrap();
+        drain(&mut node, &mut pushes);
+    }
+    node.handle_input(Input::Timeout(Timestamp::from_millis(100)))
+        .unwrap();
+    drain(&mut node, &mut pushes);
+    assert_eq!(pushes.len(), subscribers as usize);
+    (node, pushes)
+}
+
+/// How long acknowledging the last 1,000 pushes sent takes.
+fn time_to_ack(node: &mut Node, pushes: &[(std::net::SocketAddr, u64)]) -> Duration {
+    let last = &pushes[pushes.len() - 1_000..];
+    let data: Vec<String> = last
+        .iter()
+        .map(|(_, ack)| format!(r#"{{"type":"push-ack","lastRefTime":{ack},"data":""}}"#))
+        .collect();
+    let now = node.now();
+    let start = std::time::Instant::now();
+    for ((from, _), data) in last.iter().zip(&data) {
+        let input = Input::Datagram {
+            now,
+            from: *from,
+            data: data.as_bytes(),
+        };
+        node.handle_input(input).unwrap();
+        while !matches!(node.poll_output(), Output::Timeout(_)) {}
+    }
+    let took = start.elapsed();
+    assert_eq!(node.stats().push_acks, 1_000);
+    took
+}
+
+/// Issue 11, defect 6: every UDP ack searched the pending acks linearly and removed from the
+/// middle of a queue, so with many pushes in flight (up to `max_subscriptions`) anyone sending
+/// datagrams made the node do O(n) work each. Acknowledging 1,000 pushes among 100,000 pending
+/// takes about as long as among 1,000 (a linear search makes it about a hundred times longer;
+/// the bound is loose for a shared machine).
+#[test]
+fn a_udp_ack_costs_the_same_however_many_pushes_are_pending() {
+    let (mut few, few_pushes) = pending_udp_pushes(1_000);
+    let (mut many, many_pushes) = pending_udp_pushes(100_000);
+    let small = time_to_ack(&mut few, &few_pushes);
+    let large = time_to_ack(&mut many, &many_pushes);
+    assert!(
+        large < small * 10,
+        "1,000 acks: {small:?} among 1,000 pending, {large:?} among 100,000"
+    );
+}
