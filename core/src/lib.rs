@@ -9,7 +9,9 @@
 //! ## The run loop
 //!
 //! 1. Build a node with [`Node::new`] from a [`Config`] (identity, members, timings, limits,
-//!    seed) and the current time.
+//!    seed) and the current time. A host that takes settings from users checks them first
+//!    with [`Config::validate`] (or builds with [`Node::try_new`]): a setting a node cannot
+//!    run with is a [`ConfigError`] naming the field.
 //! 2. Whenever something happens (bytes arrive, a connection opens or closes, a deadline passes),
 //!    call [`Node::handle_input`] with an [`Input`] carrying the current time.
 //! 3. **After every input, drain** [`Node::poll_output`] until it returns [`Output::Timeout`]:
@@ -135,7 +137,7 @@ mod view_cache;
 pub mod wire;
 
 pub use config::{Config, Limits, Timings};
-pub use error::{Error, FrameError};
+pub use error::{ConfigError, Error, FrameError};
 pub use io::{Event, Input, MemberState, Output, PushTarget, Source};
 pub use model::{
     distro_hash, java_string_hash, ClientId, ClientRecord, ConnId, Instance, Instances, MemberId,

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::distro::{Forwards, Outboxes, SnapshotState};
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::health::NativeConn;
 use crate::io::{Event, Input, MemberState, Output, Source};
 use crate::members::Members;
@@ -54,7 +54,25 @@ pub struct Node {
 impl Node {
     /// A new member at time `now`. A member with peers starts not ready and pulls a snapshot;
     /// a standalone member is ready at once.
+    ///
+    /// # Panics
+    ///
+    /// If [`Config::validate`] finds a setting the node cannot run with (the message names
+    /// it). Hosts that take settings from users call [`Node::try_new`] or `validate` first.
     pub fn new(cfg: Config, now: Timestamp) -> Self {
+        match Node::try_new(cfg, now) {
+            Ok(node) => node,
+            Err(e) => panic!("invalid node configuration: {e}"),
+        }
+    }
+
+    /// Like [`Node::new`], or the setting a node cannot run with.
+    pub fn try_new(cfg: Config, now: Timestamp) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        Ok(Node::build(cfg, now))
+    }
+
+    fn build(cfg: Config, now: Timestamp) -> Self {
         let members = Members::new(cfg.self_id.clone(), &cfg.members);
         let seed = cfg.seed;
         let epoch = splitmix(seed ^ now.as_nanos()) >> 12;

@@ -385,8 +385,10 @@ fn verify_mismatch_resends_the_missing_client() {
 fn verify_alone_repairs_a_missed_change() {
     // Sync frames are lost and never retried (acks are forged by dropping nothing but the
     // data); only the verify round can repair this.
-    let mut net = Net::with(2, |c| c.timings.sync_retry_min = Duration::from_secs(3600));
-    net.nodes[0].cfg.timings.sync_retry_max = Duration::from_secs(3600);
+    let mut net = Net::with(2, |c| {
+        c.timings.sync_retry_min = Duration::from_secs(3600);
+        c.timings.sync_retry_max = Duration::from_secs(3600);
+    });
     let port = port_owned_by(&net, 0);
     net.filter = Some(Box::new(|_, _, m| !matches!(m, PeerMsg::Sync { .. })));
     net.request(0, register("svc", "10.9.9.9", port));

@@ -506,3 +506,18 @@ fn list_views_are_cached_only_for_existing_services_within_a_byte_budget() {
         node.views.bytes()
     );
 }
+
+/// Issue 11, defect 7, at the node: an invalid setting is refused when the node is built (a
+/// typed error from `try_new`, a panic naming the field from `new`), not at the first sync
+/// retry or cleanup that trips over it.
+#[test]
+fn a_node_is_not_built_from_settings_it_cannot_run_with() {
+    let mut cfg = Config::cluster("10.0.0.1:8848", &["10.0.0.1:8848", "10.0.0.2:8848"]);
+    cfg.timings.sync_retry_min = core::time::Duration::from_secs(5);
+    cfg.timings.sync_retry_max = core::time::Duration::from_secs(1);
+    let err = Node::try_new(cfg.clone(), Timestamp::ZERO).unwrap_err();
+    assert_eq!(err.field, "timings.sync_retry_min");
+    let panic = std::panic::catch_unwind(|| Node::new(cfg, Timestamp::ZERO)).unwrap_err();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("timings.sync_retry_min"), "{message}");
+}
