@@ -277,6 +277,11 @@ impl Revision {
 
     /// How far above the state it judged an expiry ranks, in revision time (microseconds).
     pub const EXPIRY_MARGIN: u64 = 1_000_000;
+
+    /// How far ahead of a member's clock a revision it receives may be, in revision time
+    /// (microseconds): a day, far more than members' clocks differ. A revision further ahead
+    /// (a peer's bug or malice, `u64::MAX`) would leave no room for the writes after it.
+    pub const MAX_AHEAD: u64 = 86_400_000_000;
 }
 
 /// The instances a client publishes into one service: one instance, or several after a batch

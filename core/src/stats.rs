@@ -50,6 +50,8 @@ stats! {
     verify_mismatches,
     /// Verify digest buckets that differed between this member and a peer.
     verify_buckets_mismatched,
+    /// Snapshots started for peers (each lists every key held).
+    snapshots_started,
     /// Snapshot chunks served to peers.
     snapshot_chunks_served,
     /// Snapshot chunks loaded from peers.

@@ -282,6 +282,14 @@ impl Node {
     pub(crate) fn apply_record(&mut self, rec: Record, from: Option<&MemberId>) {
         use crate::registry::Applied;
         let now = self.now;
+        let ahead = (now.as_nanos() / 1_000).saturating_add(crate::Revision::MAX_AHEAD);
+        if rec.revision().time > ahead {
+            self.reject(
+                crate::Source::Peer(from.cloned()),
+                format!("record revision {:?} beyond any clock", rec.revision()),
+            );
+            return;
+        }
         if let Some((refuted, expired)) = self.refutation(&rec) {
             // A suspicion this member has evidence against: answer it with the client alive,
             // above the suspicion, to everyone (as SWIM refutes a suspicion).

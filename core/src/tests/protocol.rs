@@ -477,3 +477,87 @@ fn evidence_refutes_any_unhealthy_state_but_only_expired_removals() {
     );
     assert_eq!(n.stats().suspicions_refuted, 3);
 }
+
+/// Issue 11, defect 8: a peer repeating `SnapshotRequest { seq: 0 }` made this member list
+/// every key it holds each time. Chunk 0 asked again, or a new session of the same peer within
+/// a snapshot timeout (a loader asks one member once per attempt), is served from the list
+/// already made.
+#[test]
+fn repeated_snapshot_requests_do_not_list_every_key_each_time() {
+    let mut n = node();
+    n.handle_input(Input::Timeout(Timestamp::from_millis(61_000)))
+        .unwrap();
+    while !matches!(n.poll_output(), Output::Timeout(_)) {}
+    assert!(n.is_ready(), "the gate opened");
+    feed(
+        &mut n,
+        &sync(1, (0..50).map(|p| client(p, "s", 5)).collect()),
+    );
+    for _ in 0..1_000 {
+        feed(&mut n, &PeerMsg::SnapshotRequest { session: 7, seq: 0 });
+    }
+    assert_eq!(n.stats().snapshots_started, 1, "one list for one session");
+    assert_eq!(
+        n.stats().snapshot_chunks_served,
+        1_000,
+        "chunk 0, each time"
+    );
+    for session in 8..100 {
+        feed(&mut n, &PeerMsg::SnapshotRequest { session, seq: 0 });
+    }
+    assert_eq!(
+        n.stats().snapshots_started,
+        1,
+        "new sessions too soon: the same list"
+    );
+    assert_eq!(n.stats().snapshot_chunks_served, 1_092, "and answered");
+    let later = n.now().plus(Timings::default().snapshot_timeout);
+    n.handle_input(Input::Timeout(later)).unwrap();
+    while !matches!(n.poll_output(), Output::Timeout(_)) {}
+    feed(
+        &mut n,
+        &PeerMsg::SnapshotRequest {
+            session: 100,
+            seq: 0,
+        },
+    );
+    assert_eq!(n.stats().snapshots_started, 2);
+}
+
+/// Issue 11, defect 8: a peer-supplied revision at `u64::MAX` froze the client: every later
+/// write saturated at the same revision and never replicated again. A record whose revision
+/// lies further in the future than any clock can be is refused.
+#[test]
+fn a_revision_beyond_any_clock_is_refused() {
+    let mut n = node();
+    let frozen = |port| Record::Deleted {
+        id: ClientId::ip_port("10.6.6.6", port),
+        revision: Revision {
+            time: u64::MAX,
+            writer: 9,
+        },
+    };
+    feed(&mut n, &sync(1, vec![client(1, "s", u64::MAX), frozen(2)]));
+    assert!(services(&n, 1).is_empty(), "not applied");
+    assert!(n
+        .registry()
+        .tombstone(&ClientId::ip_port("10.6.6.6", 2))
+        .is_none());
+    assert!(n.stats().rejected_frames >= 2);
+    // the client can still be written, and its revisions advance
+    let now = n.now();
+    n.handle_input(Input::Request {
+        now,
+        conn: ConnId(1),
+        id: RequestId(1),
+        request: register("s", "10.6.6.6", 1),
+    })
+    .unwrap();
+    while !matches!(n.poll_output(), Output::Timeout(_)) {}
+    let rev = n
+        .registry()
+        .client(&ClientId::ip_port("10.6.6.6", 1))
+        .unwrap()
+        .revision;
+    assert!(rev.time < u64::MAX / 2);
+}
