@@ -379,5 +379,11 @@ impl Node {
         self.stats.services_removed += services;
         self.push.expire_udp(now);
         self.snapshot_cleanup();
+        // Keys of what is gone (a client and its tombstone both dropped) wait for nobody.
+        let reg = &self.registry;
+        self.outboxes.retain_keys(|k| match k {
+            SyncKey::Client(id) => reg.known_revision(id).is_some(),
+            SyncKey::Meta(s) => reg.service_meta(s).is_some(),
+        });
     }
 }

@@ -292,11 +292,8 @@ impl Node {
 
     pub(crate) fn set_member_state(&mut self, member: MemberId, state: MemberState) {
         self.stats.member_state_changes += 1;
-        // A peer that is reachable again gets what waited for it; nothing waits for a DOWN one.
+        // A peer that is reachable again gets what waited for it.
         self.outboxes.dirty |= state == MemberState::Up;
-        if state == MemberState::Down {
-            self.outboxes.drop_peer(&member);
-        }
         self.emit(Output::Event(Event::MemberStateChanged { member, state }));
         if self.members.rebuild_ring() {
             self.on_ring_maybe_changed();

@@ -1,10 +1,10 @@
 //! Sync: every change of a client this member is responsible for goes to every other member,
 //! batched per peer per drain, acknowledged, and retried per peer with backoff, so a dead or
-//! slow peer never delays the others. Nothing is kept for a peer that is DOWN: when it is
-//! back, verify rounds repair what it missed (and a restarted member loads a snapshot), so
-//! what waits for a peer is bounded by what changes while it is reachable or SUSPICIOUS.
+//! slow peer never delays the others. A peer that is DOWN keeps its queue, so that it gets the
+//! changes made meanwhile as soon as it is back, but the periodic cleanup drops the keys whose
+//! client, tombstone or setting is gone: what waits for a peer is bounded by what this member
+//! holds (and what it missed beyond that, verify rounds repair).
 
-use crate::io::MemberState;
 use crate::members::Members;
 use crate::model::{ClientId, MemberId, ServiceKey};
 use crate::node::Node;
@@ -76,9 +76,14 @@ impl Outboxes {
         self.map.values().any(|o| !o.pending.is_empty())
     }
 
-    /// Forgets what waits for `peer` (it is DOWN: verify repairs it when it is back).
-    pub fn drop_peer(&mut self, peer: &MemberId) {
-        self.map.remove(peer);
+    /// Keeps, for every peer, only the keys `keep` accepts (what still exists to be sent).
+    pub fn retain_keys(&mut self, keep: impl Fn(&SyncKey) -> bool) {
+        for ob in self.map.values_mut() {
+            ob.pending.retain(|k| keep(k));
+            for f in ob.inflight.iter_mut() {
+                f.keys.retain(|k| keep(k));
+            }
+        }
     }
 
     /// Drops outboxes of members no longer in the list.
@@ -128,21 +133,15 @@ impl Node {
     pub(crate) fn mark_sync(&mut self, key: SyncKey) {
         self.outboxes.dirty = true;
         for i in 0..self.members.peers.len() {
-            let p = &self.members.peers[i];
-            if p.state != MemberState::Down {
-                self.outboxes.get(&p.id).pending.insert(key.clone());
-            }
+            let id = &self.members.peers[i].id;
+            self.outboxes.get(id).pending.insert(key.clone());
         }
     }
 
     /// Queues `key` for one peer (a verify resend, or newer data a peer lacks).
     pub(crate) fn mark_sync_to(&mut self, peer: &MemberId, key: SyncKey) {
         self.outboxes.dirty = true;
-        if self
-            .members
-            .peer(peer)
-            .is_some_and(|p| p.state != MemberState::Down)
-        {
+        if self.members.peer(peer).is_some() {
             self.outboxes.get(peer).pending.insert(key);
         }
     }
