@@ -9,7 +9,7 @@ use crate::model::{
     META_DELETE_TIMEOUT,
 };
 use crate::node::Node;
-use crate::time::Timestamp;
+use crate::time::{Timer, Timestamp};
 use crate::wire::{decode_payload, ClientMsg, Record};
 use core::time::Duration;
 
@@ -286,29 +286,51 @@ impl Node {
         }
     }
 
-    /// Probes idle native connections and closes those that did not answer.
+    /// Probes idle native connections; each probe has its own deadline (see
+    /// [`Node::expire_probes`]).
     pub(crate) fn scan_connections(&mut self) {
         let now = self.now;
-        let t = &self.cfg.timings;
-        let mut dead = Vec::new();
+        let idle = self.cfg.timings.conn_idle;
         let mut probe = Vec::new();
         for (conn, nc) in self.conns.iter_mut() {
-            match nc.probe_sent {
-                Some(sent) if now.since(sent) >= t.probe_timeout => dead.push(*conn),
-                Some(_) => {}
-                None if now.since(nc.last_active) >= t.conn_idle => {
-                    nc.probe_sent = Some(now);
-                    probe.push(*conn);
-                }
-                None => {}
+            if nc.probe_sent.is_none() && now.since(nc.last_active) >= idle {
+                nc.probe_sent = Some(now);
+                probe.push(*conn);
             }
         }
         probe.sort();
-        dead.sort();
+        if !probe.is_empty() {
+            let deadline = now.plus(self.cfg.timings.probe_timeout);
+            self.timers.set_earliest(Timer::Probe, deadline);
+        }
         for conn in probe {
             self.stats.probes_sent += 1;
             self.emit(Output::Probe { conn });
         }
+    }
+
+    /// Closes the connections whose probe went unanswered for the probe timeout, and waits
+    /// for the next probe deadline.
+    pub(crate) fn expire_probes(&mut self) {
+        let now = self.now;
+        let timeout = self.cfg.timings.probe_timeout;
+        let mut dead = Vec::new();
+        let mut next = Timestamp::NEVER;
+        for (conn, nc) in &self.conns {
+            if let Some(sent) = nc.probe_sent {
+                let deadline = sent.plus(timeout);
+                if deadline <= now {
+                    dead.push(*conn);
+                } else {
+                    next = next.min(deadline);
+                }
+            }
+        }
+        match next {
+            Timestamp::NEVER => self.timers.clear(Timer::Probe),
+            at => self.timers.set(Timer::Probe, at),
+        }
+        dead.sort();
         for conn in dead {
             let nc = self.conns.remove(&conn).expect("listed above");
             self.stats.connections_expired += 1;

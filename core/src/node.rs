@@ -229,6 +229,9 @@ impl Node {
                 .set(Timer::ConnScan, now.plus(t.conn_scan_interval));
             self.scan_connections();
         }
+        if self.timers.is_due(Timer::Probe, now) {
+            self.expire_probes();
+        }
         if self.timers.is_due(Timer::Cleanup, now) {
             self.timers
                 .set(Timer::Cleanup, now.plus(t.cleanup_interval));

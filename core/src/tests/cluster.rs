@@ -1079,7 +1079,11 @@ fn keys_queued_for_a_down_peer_are_bounded_by_what_the_member_holds() {
     );
     net.partition(0, 1, false);
     net.run_for(Duration::from_secs(5));
-    assert_eq!(net.hosts(1, "kept").len(), 1, "and reaches it when it is back");
+    assert_eq!(
+        net.hosts(1, "kept").len(),
+        1,
+        "and reaches it when it is back"
+    );
 }
 
 /// Issue 11, defect 5: pair-by-pair verify frames were split by entry count only, so long ips

@@ -547,3 +547,35 @@ fn a_udp_ack_costs_the_same_however_many_pushes_are_pending() {
         "1,000 acks: {small:?} among 1,000 pending, {large:?} among 100,000"
     );
 }
+
+/// Issue 11, defect 9: a probe's timeout was only checked at the next connection scan, so a
+/// dead connection went 26 to 29 s after its last activity instead of waiting only for the
+/// probe (as Nacos waits for it within the scan). A probe has its own deadline: the connection
+/// closes when its probe timeout ends.
+#[test]
+fn an_unanswered_probe_closes_its_connection_at_its_own_deadline() {
+    let mut net = Net::new(1);
+    net.open_native(0, ConnId(9));
+    net.native_request(0, ConnId(9), register("svc", "10.4.4.4", 1));
+    net.run_for(Duration::from_secs(30));
+    let probed = net.probes.first().expect("probed").1;
+    let closed = net
+        .events
+        .iter()
+        .find(|(_, _, e)| {
+            matches!(
+                e,
+                Event::ClientRemoved {
+                    reason: "probe not answered",
+                    ..
+                }
+            )
+        })
+        .expect("closed")
+        .1;
+    assert_eq!(
+        closed.since(probed),
+        Timings::default().probe_timeout,
+        "probed at {probed:?}, closed at {closed:?}"
+    );
+}

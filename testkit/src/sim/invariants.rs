@@ -19,7 +19,7 @@
 //!   `delete_timeout + beat_check_interval` (counted from when it settled, or from one verify
 //!   interval after the cluster became calm); a closed native client is gone at once, an orphan of a crashed
 //!   member within DOWN detection + `orphan_conn_expiry` + a cleanup interval; a hung native
-//!   client is closed within `conn_idle + probe_timeout + 2 conn_scan_interval`. (A member
+//!   client is closed within `conn_idle + conn_scan_interval + probe_timeout`. (A member
 //!   that starts while a member is dead sees it UP until its pings fail, so orphans count from
 //!   the last start too.)
 //! * **Subscribers** (at the end): every live subscriber's last view (native push, or v1 UDP

@@ -55,7 +55,7 @@
 //!   member within `beat_timeout + beat_check_interval` and gone everywhere within
 //!   `delete_timeout + beat_check_interval`; a closed native client is gone at once, an orphan
 //!   of a crashed member within DOWN detection + `orphan_conn_expiry` + a cleanup interval; a
-//!   hung native client is closed within `conn_idle + probe_timeout + 2 conn_scan_interval`.
+//!   hung native client is closed within `conn_idle + conn_scan_interval + probe_timeout`.
 //! * **Readiness gate** (always): a member sends no verify round and expires nothing before
 //!   its snapshot is loaded.
 //! * **Subscribers** (at the end, after a quiet minute): every live subscriber's last view
