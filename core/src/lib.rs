@@ -63,8 +63,10 @@
 //! * **Untrusted network.** A bad frame, request or datagram is a typed error (an
 //!   [`Reply::Error`] for clients, an [`Event::Rejected`] plus a counter in [`Stats`] for peers),
 //!   never a panic. Everything the network can make the node hold is bounded by [`Limits`].
-//! * **Cheap steady state.** A beat allocates nothing. Timers are a fixed table plus per-peer
-//!   deadlines, not one timer per key.
+//! * **Cheap steady state.** A beat a member serves allocates nothing; a beat it forwards to
+//!   the responsible member costs one frame there and back and the few strings the frame
+//!   carries (`core/tests/beat_allocations.rs` counts them). Timers are a fixed table plus
+//!   per-peer deadlines, not one timer per key.
 //!
 //! ## The protocol in brief
 //!

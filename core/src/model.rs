@@ -10,6 +10,29 @@ mod alloc_types {
     pub use std::sync::Arc;
 }
 
+/// Deserializes an `Arc<str>` straight from the string the decoder holds: one allocation
+/// (serde's own impl decodes a `String` first, then copies it into the `Arc`). Used on the
+/// strings every frame carries many of (members, services, ips, clusters).
+pub(crate) mod arc_str {
+    use super::Arc;
+    use core::fmt;
+    use serde::de::{Deserializer, Error, Visitor};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Arc<str>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<Arc<str>, E> {
+                Ok(Arc::from(v))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// Default namespace of the Nacos naming API.
 pub const DEFAULT_NAMESPACE: &str = "public";
 /// Default group of the Nacos naming API.
@@ -38,7 +61,7 @@ pub struct RequestId(pub u64);
 ///
 /// Members are ordered by the address string, which is the order of the responsibility ring.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct MemberId(pub Arc<str>);
+pub struct MemberId(#[serde(deserialize_with = "arc_str::deserialize")] pub Arc<str>);
 
 impl MemberId {
     /// A member id from its address string.
@@ -68,10 +91,13 @@ impl fmt::Display for MemberId {
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ServiceKey {
     /// Namespace id (`public` by default).
+    #[serde(deserialize_with = "arc_str::deserialize")]
     pub namespace: Arc<str>,
     /// Group (`DEFAULT_GROUP` by default).
+    #[serde(deserialize_with = "arc_str::deserialize")]
     pub group: Arc<str>,
     /// Service name without the group prefix.
+    #[serde(deserialize_with = "arc_str::deserialize")]
     pub name: Arc<str>,
 }
 
@@ -120,10 +146,12 @@ impl fmt::Debug for ServiceKey {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Instance {
     /// IP address (or host name) of the instance.
+    #[serde(deserialize_with = "arc_str::deserialize")]
     pub ip: Arc<str>,
     /// Port of the instance.
     pub port: u16,
     /// Cluster name (`DEFAULT` by default).
+    #[serde(deserialize_with = "arc_str::deserialize")]
     pub cluster: Arc<str>,
     /// Load-balancing weight, 0 to 10000.
     pub weight: f64,
@@ -171,6 +199,7 @@ pub enum ClientId {
     /// A v1 client identified by `ip:port`, kept alive by beats (Nacos id `ip:port#true`).
     IpPort {
         /// The instance IP.
+        #[serde(deserialize_with = "arc_str::deserialize")]
         ip: Arc<str>,
         /// The instance port.
         port: u16,

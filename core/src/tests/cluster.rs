@@ -366,42 +366,55 @@ fn a_replica_not_renewed_expires_after_three_minutes() {
     assert_eq!(net.hosts(0, "svc").len(), 1, "the owner keeps it");
 }
 
-#[test]
-fn verify_mismatch_resends_the_missing_client() {
-    let mut net = Net::new(2);
-    let port = port_owned_by(&net, 0);
-    net.filter = Some(Box::new(|_, _, m| !matches!(m, PeerMsg::Sync { .. })));
-    net.request(0, register("svc", "10.9.9.9", port));
-    net.run_for(Duration::from_secs(1));
-    assert!(net.hosts(1, "svc").is_empty());
-    // let syncs through again but drop the retry's... simply heal: verify (every 5 s) repairs
-    net.filter = Some(Box::new(|_, _, m| !matches!(m, PeerMsg::SyncAck { .. })));
-    net.run_for(Duration::from_secs(6));
-    assert_eq!(net.hosts(1, "svc").len(), 1);
-    assert!(net.nodes[0].stats().verify_mismatches >= 1 || net.nodes[0].stats().sync_retries >= 1);
-}
-
-#[test]
-fn verify_alone_repairs_a_missed_change() {
-    // Sync frames are lost and never retried (acks are forged by dropping nothing but the
-    // data); only the verify round can repair this.
+/// Whether member 1 gets a client whose first sync was lost, within 12 s, when sync retries
+/// never come (their delay is an hour): only a verify round can repair it, if it runs.
+fn a_lost_sync_is_repaired(verify: bool) -> (bool, u64) {
     let mut net = Net::with(2, |c| {
         c.timings.sync_retry_min = Duration::from_secs(3600);
         c.timings.sync_retry_max = Duration::from_secs(3600);
+        if !verify {
+            c.timings.verify_interval = Duration::from_secs(3600);
+        }
     });
     let port = port_owned_by(&net, 0);
-    net.filter = Some(Box::new(|_, _, m| !matches!(m, PeerMsg::Sync { .. })));
-    net.request(0, register("svc", "10.9.9.9", port));
-    net.run_for(Duration::from_secs(4));
-    net.filter = Some(Box::new(|_, _, m| {
-        !matches!(m, PeerMsg::Sync { batch: 1, .. })
+    let first = std::rc::Rc::new(std::cell::Cell::new(None));
+    let seen = first.clone();
+    net.filter = Some(Box::new(move |_, _, m| match m {
+        // the client's first sync is lost, later ones pass
+        PeerMsg::Sync { batch, .. } => match seen.get() {
+            None => {
+                seen.set(Some(*batch));
+                false
+            }
+            Some(lost) => *batch != lost,
+        },
+        _ => true,
     }));
-    net.run_for(Duration::from_secs(8));
+    net.request(0, register("svc", "10.9.9.9", port));
+    net.run_for(Duration::from_secs(12));
+    (
+        net.hosts(1, "svc").len() == 1,
+        net.nodes[0].stats().verify_mismatches,
+    )
+}
+
+/// Issue 11, defect 10: this test used to pass with verify disabled (a sync retry delivered
+/// the record). Now nothing but a verify round can repair the lost sync: the peer reports the
+/// client missing and the owner resends it; without verify it stays missing.
+#[test]
+fn verify_mismatch_resends_the_missing_client() {
+    let (repaired, mismatches) = a_lost_sync_is_repaired(true);
     assert!(
-        net.nodes[0].stats().verify_mismatches >= 1,
-        "verify found the gap"
+        repaired,
+        "the resend after the verify mismatch filled the gap"
     );
-    assert_eq!(net.hosts(1, "svc").len(), 1, "and the resend filled it");
+    assert!(mismatches >= 1, "the peer reported it missing");
+    let (repaired, mismatches) = a_lost_sync_is_repaired(false);
+    assert!(
+        !repaired,
+        "without verify nothing repairs it: the test isolates verify"
+    );
+    assert_eq!(mismatches, 0);
 }
 
 #[test]

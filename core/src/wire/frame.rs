@@ -9,12 +9,14 @@ pub const WIRE_VERSION: u8 = 1;
 /// Bytes before the payload: 4 of length and 1 of version.
 pub const FRAME_HEADER_LEN: usize = 5;
 
-/// Encodes `msg` as one frame.
+/// Encodes `msg` as one frame, in one allocation: the buffer is sized exactly first, so it
+/// never grows and becomes the `Bytes` as it is.
 pub fn encode_frame<T: Serialize>(msg: &T) -> Bytes {
-    let mut buf = vec![0u8; FRAME_HEADER_LEN];
-    // Serializing our own message types into a Vec cannot fail.
-    let mut buf =
-        postcard::to_extend(msg, core::mem::take(&mut buf)).expect("serialize into a Vec");
+    // Serializing our own message types cannot fail.
+    let size = postcard::experimental::serialized_size(msg).expect("serializable");
+    let mut buf = Vec::with_capacity(FRAME_HEADER_LEN + size);
+    buf.resize(FRAME_HEADER_LEN, 0);
+    let mut buf = postcard::to_extend(msg, buf).expect("serialize into a Vec");
     let len = (buf.len() - 4) as u32;
     buf[..4].copy_from_slice(&len.to_be_bytes());
     buf[4] = WIRE_VERSION;
