@@ -433,22 +433,7 @@ fn list(node: &mut Node, name: &str, clusters: &str) -> Reply {
         healthy_only: false,
         udp_subscriber: None,
     };
-    let now = node.now();
-    node.handle_input(Input::Request {
-        now,
-        conn: ConnId(1),
-        id: RequestId(1),
-        request,
-    })
-    .unwrap();
-    let mut reply = None;
-    loop {
-        match node.poll_output() {
-            Output::Reply { reply: r, .. } => reply = Some(r),
-            Output::Timeout(_) => return reply.expect("a reply"),
-            _ => {}
-        }
-    }
+    ask(node, request).expect("a reply")
 }
 
 /// Issue 11, defect 2: list views were cached for services that do not exist (anyone can
@@ -484,15 +469,7 @@ fn list_views_are_cached_only_for_existing_services_within_a_byte_budget() {
             service: ServiceKey::parse(None, None, &format!("svc-{k}")),
             instance: instance.clone(),
         };
-        let now = node.now();
-        node.handle_input(Input::Request {
-            now,
-            conn: ConnId(1),
-            id: RequestId(2),
-            request,
-        })
-        .unwrap();
-        while !matches!(node.poll_output(), Output::Timeout(_)) {}
+        assert_eq!(ask(&mut node, request), Some(Reply::Ok));
     }
     for k in 0..100 {
         for f in 0..8 {

@@ -264,15 +264,7 @@ fn beat_here(n: &mut Node, port: u16, service: &str) {
         port,
         register: None,
     };
-    let now = n.now();
-    n.handle_input(Input::Request {
-        now,
-        conn: ConnId(1),
-        id: RequestId(1),
-        request,
-    })
-    .unwrap();
-    while !matches!(n.poll_output(), Output::Timeout(_)) {}
+    ask(n, request);
 }
 
 fn advance(n: &mut Node, d: core::time::Duration) {
@@ -545,15 +537,7 @@ fn a_revision_beyond_any_clock_is_refused() {
         .is_none());
     assert!(n.stats().rejected_frames >= 2);
     // the client can still be written, and its revisions advance
-    let now = n.now();
-    n.handle_input(Input::Request {
-        now,
-        conn: ConnId(1),
-        id: RequestId(1),
-        request: register("s", "10.6.6.6", 1),
-    })
-    .unwrap();
-    while !matches!(n.poll_output(), Output::Timeout(_)) {}
+    assert_eq!(ask(&mut n, register("s", "10.6.6.6", 1)), Some(Reply::Ok));
     let rev = n
         .registry()
         .client(&ClientId::ip_port("10.6.6.6", 1))
