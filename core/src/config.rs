@@ -1,5 +1,6 @@
 //! Node configuration: identity, members, timings and limits, all with Nacos defaults.
 
+use crate::error::ConfigError;
 use crate::model::MemberId;
 use core::time::Duration;
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,13 @@ impl Config {
             self_id: MemberId::new(self_id),
             ..Config::default()
         }
+    }
+
+    /// Checks every setting a node cannot run with: see [`Timings::validate`] and
+    /// [`Limits::validate`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.timings.validate()?;
+        self.limits.validate()
     }
 
     /// A member of a static cluster.
@@ -160,6 +168,81 @@ impl Default for Timings {
     }
 }
 
+impl Timings {
+    /// Checks that a node can run with these timings: the intervals of its periodic work and
+    /// the delays of its retries are above zero (a zero one would fire again at once, for
+    /// ever), and the first sync retry delay is not above the longest.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("timings.beat_check_interval", self.beat_check_interval),
+            ("timings.conn_scan_interval", self.conn_scan_interval),
+            ("timings.member_ping_interval", self.member_ping_interval),
+            ("timings.verify_interval", self.verify_interval),
+            ("timings.cleanup_interval", self.cleanup_interval),
+            ("timings.sync_timeout", self.sync_timeout),
+            ("timings.sync_retry_min", self.sync_retry_min),
+            ("timings.snapshot_timeout", self.snapshot_timeout),
+            ("timings.snapshot_retry", self.snapshot_retry),
+        ];
+        for (field, d) in positive {
+            if d.is_zero() {
+                return Err(ConfigError {
+                    field,
+                    problem: "must be above zero".into(),
+                });
+            }
+        }
+        if self.sync_retry_min > self.sync_retry_max {
+            return Err(ConfigError {
+                field: "timings.sync_retry_min",
+                problem: format!(
+                    "{:?} is above timings.sync_retry_max ({:?})",
+                    self.sync_retry_min, self.sync_retry_max
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Limits {
+    /// The smallest `max_frame_len` accepted: batched frames take half of it, and a handshake
+    /// or a single record must fit.
+    pub const MIN_FRAME_LEN: usize = 1 << 10;
+
+    /// Checks that a node can run with these limits: it holds at least one client, service
+    /// and instance per client, and its frames fit a handshake and a record.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let at_least_one = [
+            ("limits.max_clients", self.max_clients),
+            ("limits.max_services", self.max_services),
+            (
+                "limits.max_instances_per_client",
+                self.max_instances_per_client,
+            ),
+        ];
+        for (field, n) in at_least_one {
+            if n == 0 {
+                return Err(ConfigError {
+                    field,
+                    problem: "must be at least 1".into(),
+                });
+            }
+        }
+        if self.max_frame_len < Self::MIN_FRAME_LEN {
+            return Err(ConfigError {
+                field: "limits.max_frame_len",
+                problem: format!(
+                    "{} is below the minimum of {} bytes",
+                    self.max_frame_len,
+                    Self::MIN_FRAME_LEN
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Bounds on everything the network can make a node hold. Exceeding one is a clear error.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
@@ -194,6 +277,10 @@ pub struct Limits {
     pub max_http_head: usize,
     /// Largest HTTP request body, in bytes.
     pub max_http_body: usize,
+    /// Longest cluster filter of a list or a subscription (comma-separated cluster names).
+    pub max_filter_len: usize,
+    /// Most bytes of service views kept between changes to answer repeated lists at once.
+    pub max_view_cache_bytes: usize,
 }
 
 impl Default for Limits {
@@ -214,6 +301,55 @@ impl Default for Limits {
             sync_batch_clients: 2_000,
             max_http_head: 16 << 10,
             max_http_body: 1 << 20,
+            max_filter_len: 4 << 10,
+            max_view_cache_bytes: 64 << 20,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::time::Duration;
+
+    /// Issue 11, defect 7: `sync_retry_min > sync_retry_max` panicked in `Duration::clamp` at
+    /// the first failed sync, and `max_clients = 0` indexed out of bounds at the first cleanup
+    /// with a tombstone. Settings a node cannot run with are a typed error naming the field.
+    #[test]
+    fn settings_a_node_cannot_run_with_are_named() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        assert_eq!(Config::standalone("127.0.0.1:8848").validate(), Ok(()));
+        let field = |tweak: fn(&mut Config)| {
+            let mut c = Config::default();
+            tweak(&mut c);
+            c.validate().map_err(|e| e.field)
+        };
+        assert_eq!(
+            field(|c| {
+                c.timings.sync_retry_min = Duration::from_secs(5);
+                c.timings.sync_retry_max = Duration::from_secs(1);
+            }),
+            Err("timings.sync_retry_min")
+        );
+        assert_eq!(
+            field(|c| c.limits.max_clients = 0),
+            Err("limits.max_clients")
+        );
+        assert_eq!(
+            field(|c| c.timings.verify_interval = Duration::ZERO),
+            Err("timings.verify_interval")
+        );
+        assert_eq!(
+            field(|c| c.limits.max_frame_len = 100),
+            Err("limits.max_frame_len")
+        );
+        let mut c = Config::default();
+        c.timings.sync_retry_min = Duration::from_secs(5);
+        c.timings.sync_retry_max = Duration::from_secs(1);
+        let e = c.validate().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "timings.sync_retry_min: 5s is above timings.sync_retry_max (1s)"
+        );
     }
 }

@@ -36,6 +36,24 @@ impl fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
+/// A setting of [`Config`](crate::Config) that a node cannot run with, found by
+/// [`Config::validate`](crate::Config::validate) (and [`Node::try_new`](crate::Node::try_new)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The setting, as `timings.<field>` or `limits.<field>`.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 /// An error returned by [`Node::handle_input`](crate::Node::handle_input).
 ///
 /// Errors caused by the network (a bad frame, a peer breaking the protocol) are also reported

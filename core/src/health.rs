@@ -5,11 +5,12 @@ use crate::distro::SyncKey;
 use crate::error::Error;
 use crate::io::{Event, MemberState, Output, Source};
 use crate::model::{
-    ClientId, ConnId, Revision, ServiceKey, META_BEAT_TIMEOUT, META_DELETE_TIMEOUT,
+    ClientId, ClientRecord, ConnId, Instance, Publication, Revision, ServiceKey, META_BEAT_TIMEOUT,
+    META_DELETE_TIMEOUT,
 };
 use crate::node::Node;
-use crate::time::Timestamp;
-use crate::wire::{decode_payload, ClientMsg};
+use crate::time::{Timer, Timestamp};
+use crate::wire::{decode_payload, ClientMsg, Record};
 use core::time::Duration;
 
 /// A native client connection.
@@ -22,7 +23,7 @@ pub(crate) struct NativeConn {
     /// When the unanswered probe was sent.
     pub probe_sent: Option<Timestamp>,
     /// Subscriptions made on this connection: (service, cluster filter).
-    pub subscriptions: Vec<(ServiceKey, String)>,
+    pub subscriptions: Vec<(ServiceKey, std::sync::Arc<crate::registry::ClusterFilter>)>,
 }
 
 enum BeatAction {
@@ -57,18 +58,32 @@ impl Node {
 
     fn drop_native_conn(&mut self, conn: ConnId, nc: NativeConn, reason: &'static str) {
         for (service, clusters) in &nc.subscriptions {
-            self.push.unsubscribe_conn(service, conn, clusters);
+            self.push.unsubscribe_conn(service, conn, &clusters.raw);
         }
         self.delete_owned_client(&nc.client, reason);
     }
 
     /// Deletes a client this member is responsible for: tombstone, sync, event.
     pub(crate) fn delete_owned_client(&mut self, id: &ClientId, reason: &'static str) {
-        let Some(rev) = self.registry.clients.get(id).map(|c| c.record.revision) else {
+        self.delete_owned(id, reason, false);
+    }
+
+    /// Deletes a client; `expired` when no beat came for too long: then the deletion is a
+    /// suspicion with a derived revision (see [`Revision::derived`] and the crate docs).
+    pub(crate) fn delete_owned(&mut self, id: &ClientId, reason: &'static str, expired: bool) {
+        let Some(c) = self.registry.clients.get(id) else {
             return;
         };
-        let rev = Revision::next(rev, self.now, self.writer);
-        self.registry.delete_client(id, rev, self.now);
+        let rev = c.record.revision;
+        let (rev, expired) = if expired {
+            (
+                Revision::expiry(rev, self.derived_writer()),
+                Some((c.expired.clone(), c.written)),
+            )
+        } else {
+            (Revision::next(rev, self.now, self.writer), None)
+        };
+        self.registry.delete_client(id, rev, expired, self.now);
         self.mark_sync(SyncKey::Client(id.clone()));
         self.emit(Output::Event(Event::ClientRemoved {
             client: id.to_string(),
@@ -115,6 +130,105 @@ impl Node {
         }
     }
 
+    /// The client heard from here about `service` (a beat this member forwards): evidence
+    /// against a suspicion (see [`Node::refutation`]).
+    pub(crate) fn note_heard(&mut self, id: &ClientId, service: &ServiceKey) {
+        let now = self.now;
+        if let Some(c) = self.registry.clients.get_mut(id) {
+            if let Ok(i) = c.find(service) {
+                c.beats[i].heard = Some(now);
+            }
+        }
+    }
+
+    /// The beat timeout of a publication: its first instance's `preserved.*` metadata, or
+    /// the configured one.
+    fn beat_timeout_of(&self, first: &Instance) -> Duration {
+        first
+            .preserved_millis(META_BEAT_TIMEOUT)
+            .map(Duration::from_millis)
+            .unwrap_or(self.cfg.timings.beat_timeout)
+    }
+
+    /// The answer to a newer record that contradicts what this member heard, if it has one.
+    ///
+    /// `rec` is newer than the live copy held here. For every publication this member itself
+    /// heard within its beat timeout (see [`BeatClock::heard`](crate::registry::BeatClock)):
+    ///
+    /// * if `rec` shows it unhealthy, whatever kind of record it is, that is wrong: health is
+    ///   decided by beats alone (any beat revives an instance), and one came;
+    /// * if `rec` is a suspicion that lacks it, and either names it among the publications
+    ///   that expired, or derives from a write this member has seen (so this member's copy
+    ///   holds everything the suspicion's writer knew), that is wrong too. A publication that
+    ///   went by a deregistration is never named so, and a deregistration this member missed
+    ///   is a write it has not seen: it stays gone.
+    ///
+    /// The answer is `rec`'s state with those publications alive and healthy, at the revision
+    /// just above `rec`'s, with the services still expired. `None` when nothing is
+    /// contradicted: `rec` is applied as it is.
+    pub(crate) fn refutation(&self, rec: &Record) -> Option<(ClientRecord, Vec<ServiceKey>)> {
+        let (theirs, expired, base): (&[Publication], &[ServiceKey], _) = match rec {
+            Record::Client(c) => (&c.publications, &[], None),
+            Record::Suspected {
+                client,
+                expired,
+                base,
+            } => (&client.publications, expired, Some(*base)),
+            Record::Expired { expired, base, .. } => (&[], expired, Some(*base)),
+            Record::Deleted { .. } | Record::ServiceMeta(_) => return None,
+        };
+        let id = rec.client_id()?;
+        let held = self.registry.clients.get(id)?;
+        if held.record.revision >= rec.revision() {
+            return None;
+        }
+        // Holding every write the suspicion's state includes, whatever else this member holds
+        // was never deregistered: the suspicion lacks it only because it expired, or because
+        // its writer's copy never had it.
+        let knows_base = base.is_some_and(|b| held.record.revision >= b);
+        let mut refuted: Option<Vec<Publication>> = None;
+        for (p, clock) in held.record.publications.iter().zip(&held.beats) {
+            let fresh = clock
+                .heard
+                .is_some_and(|h| self.now.since(h) <= self.beat_timeout_of(&p.instances[0]));
+            let contradicted = match theirs.iter().find(|q| q.service == p.service) {
+                Some(q) => q.instances.iter().any(|x| !x.healthy),
+                None => base.is_some() && (knows_base || expired.contains(&p.service)),
+            };
+            if !fresh || !contradicted {
+                continue;
+            }
+            let pubs = refuted.get_or_insert_with(|| {
+                let mut v = theirs.to_vec();
+                v.sort_by(|a, b| a.service.cmp(&b.service));
+                v.dedup_by(|a, b| a.service == b.service);
+                v
+            });
+            let j = match pubs.binary_search_by(|q| q.service.cmp(&p.service)) {
+                Ok(j) => j,
+                Err(j) => {
+                    pubs.insert(j, p.clone());
+                    j
+                }
+            };
+            for x in pubs[j].instances.iter_mut() {
+                x.healthy = true;
+            }
+        }
+        let publications = refuted?;
+        let still: Vec<ServiceKey> = expired
+            .iter()
+            .filter(|s| publications.binary_search_by(|q| q.service.cmp(s)).is_err())
+            .cloned()
+            .collect();
+        let record = ClientRecord {
+            id: id.clone(),
+            revision: Revision::derived(rec.revision(), self.derived_writer()),
+            publications,
+        };
+        Some((record, still))
+    }
+
     /// Marks unhealthy, then deletes, instances of owned ip-port clients that stopped beating.
     pub(crate) fn check_beats(&mut self) {
         if !self.ready {
@@ -128,7 +242,7 @@ impl Node {
                 continue;
             }
             for (i, p) in c.record.publications.iter().enumerate() {
-                let elapsed = now.since(c.beats[i]);
+                let elapsed = now.since(c.beats[i].check);
                 let first = &p.instances[0];
                 let ms = |key, default: Duration| {
                     first
@@ -172,29 +286,51 @@ impl Node {
         }
     }
 
-    /// Probes idle native connections and closes those that did not answer.
+    /// Probes idle native connections; each probe has its own deadline (see
+    /// [`Node::expire_probes`]).
     pub(crate) fn scan_connections(&mut self) {
         let now = self.now;
-        let t = &self.cfg.timings;
-        let mut dead = Vec::new();
+        let idle = self.cfg.timings.conn_idle;
         let mut probe = Vec::new();
         for (conn, nc) in self.conns.iter_mut() {
-            match nc.probe_sent {
-                Some(sent) if now.since(sent) >= t.probe_timeout => dead.push(*conn),
-                Some(_) => {}
-                None if now.since(nc.last_active) >= t.conn_idle => {
-                    nc.probe_sent = Some(now);
-                    probe.push(*conn);
-                }
-                None => {}
+            if nc.probe_sent.is_none() && now.since(nc.last_active) >= idle {
+                nc.probe_sent = Some(now);
+                probe.push(*conn);
             }
         }
         probe.sort();
-        dead.sort();
+        if !probe.is_empty() {
+            let deadline = now.plus(self.cfg.timings.probe_timeout);
+            self.timers.set_earliest(Timer::Probe, deadline);
+        }
         for conn in probe {
             self.stats.probes_sent += 1;
             self.emit(Output::Probe { conn });
         }
+    }
+
+    /// Closes the connections whose probe went unanswered for the probe timeout, and waits
+    /// for the next probe deadline.
+    pub(crate) fn expire_probes(&mut self) {
+        let now = self.now;
+        let timeout = self.cfg.timings.probe_timeout;
+        let mut dead = Vec::new();
+        let mut next = Timestamp::NEVER;
+        for (conn, nc) in &self.conns {
+            if let Some(sent) = nc.probe_sent {
+                let deadline = sent.plus(timeout);
+                if deadline <= now {
+                    dead.push(*conn);
+                } else {
+                    next = next.min(deadline);
+                }
+            }
+        }
+        match next {
+            Timestamp::NEVER => self.timers.clear(Timer::Probe),
+            at => self.timers.set(Timer::Probe, at),
+        }
+        dead.sort();
         for conn in dead {
             let nc = self.conns.remove(&conn).expect("listed above");
             self.stats.connections_expired += 1;
@@ -265,5 +401,11 @@ impl Node {
         self.stats.services_removed += services;
         self.push.expire_udp(now);
         self.snapshot_cleanup();
+        // Keys of what is gone (a client and its tombstone both dropped) wait for nobody.
+        let reg = &self.registry;
+        self.outboxes.retain_keys(|k| match k {
+            SyncKey::Client(id) => reg.known_revision(id).is_some(),
+            SyncKey::Meta(s) => reg.service_meta(s).is_some(),
+        });
     }
 }

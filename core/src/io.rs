@@ -252,6 +252,13 @@ pub enum Event {
         /// Every other member now.
         members: Vec<MemberId>,
     },
+    /// Another member suspected a client for lack of beats (turned an instance unhealthy or
+    /// expired it), but this member heard it beat within its beat timeout: it answered with
+    /// the client alive, at a newer revision, to every member.
+    SuspicionRefuted {
+        /// The client id.
+        client: String,
+    },
     /// A replica was dropped because its responsible member stopped renewing it.
     ReplicaExpired {
         /// The client id.

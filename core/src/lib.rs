@@ -9,7 +9,9 @@
 //! ## The run loop
 //!
 //! 1. Build a node with [`Node::new`] from a [`Config`] (identity, members, timings, limits,
-//!    seed) and the current time.
+//!    seed) and the current time. A host that takes settings from users checks them first
+//!    with [`Config::validate`] (or builds with [`Node::try_new`]): a setting a node cannot
+//!    run with is a [`ConfigError`] naming the field.
 //! 2. Whenever something happens (bytes arrive, a connection opens or closes, a deadline passes),
 //!    call [`Node::handle_input`] with an [`Input`] carrying the current time.
 //! 3. **After every input, drain** [`Node::poll_output`] until it returns [`Output::Timeout`]:
@@ -61,8 +63,10 @@
 //! * **Untrusted network.** A bad frame, request or datagram is a typed error (an
 //!   [`Reply::Error`] for clients, an [`Event::Rejected`] plus a counter in [`Stats`] for peers),
 //!   never a panic. Everything the network can make the node hold is bounded by [`Limits`].
-//! * **Cheap steady state.** A beat allocates nothing. Timers are a fixed table plus per-peer
-//!   deadlines, not one timer per key.
+//! * **Cheap steady state.** A beat a member serves allocates nothing; a beat it forwards to
+//!   the responsible member costs one frame there and back and the few strings the frame
+//!   carries (`core/tests/beat_allocations.rs` counts them). Timers are a fixed table plus
+//!   per-peer deadlines, not one timer per key.
 //!
 //! ## The protocol in brief
 //!
@@ -78,6 +82,38 @@
 //! not renewed for 3 minutes expire. A starting member pulls a chunked snapshot before it verifies
 //! or expires anything. Replicas apply only newer revisions, and deletions leave tombstones, so
 //! reordered, duplicated or stale data never rolls anything back or resurrects a deletion.
+//!
+//! ## Suspicion and refutation
+//!
+//! Beats do not advance a client's revision (a beat costs no sync), so a member that merely
+//! *stopped hearing* a client must not outrank the members that still hear it. During a
+//! partition both sides have a responsible member for every client; the side that gets no
+//! beats turns the instances unhealthy and then deletes them, and when the partition heals
+//! those changes would otherwise win everywhere: every member would drop a client that never
+//! stopped beating (alibaba/nacos has this problem). The rule, as SWIM refutes a suspicion:
+//!
+//! 1. Every change a member derives from missing beats (an instance turned unhealthy, a
+//!    publication or the whole client expired) is a **suspicion**: it travels as
+//!    [`Record::Suspected`](wire::Record::Suspected) or
+//!    [`Record::Expired`](wire::Record::Expired), at a *derived* revision just above the state
+//!    it was derived from ([`Revision::derived`]; a deletion a margin above it,
+//!    [`Revision::expiry`], so that it outranks what other members derive from that state
+//!    meanwhile), never at the clock. So a suspicion can only ever outrank the copy it judged,
+//!    never a write the client made meanwhile (such as a deregistration, which stays final).
+//! 2. A member that **heard** the client about an instance (executed or forwarded one of its
+//!    beats, or executed one of its writes) within that instance's beat timeout, and receives
+//!    a newer suspicion that would turn it unhealthy or remove it, does not apply it. It
+//!    **refutes** it: it writes the suspicion's state with those instances alive and healthy,
+//!    at the revision just above the suspicion's, and syncs that to every member (counted in
+//!    [`Stats::suspicions_refuted`], reported as [`Event::SuspicionRefuted`]).
+//! 3. Everyone else applies the suspicion like any newer record, and the refutation after it.
+//!
+//! Why it holds: a refutation is newer than the suspicion it answers, so it wins everywhere;
+//! the member that made the suspicion applies it and holds the client again. Only evidence no
+//! older than a beat timeout refutes, so a client that really stopped is judged again from the
+//! refutation on and expires within one more beat timeout; in a cluster whose members all
+//! reach each other every beat reaches the responsible member, whose own suspicions come after
+//! a beat timeout without any beat, so nobody holds fresher evidence and nothing is refuted.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -104,7 +140,7 @@ mod view_cache;
 pub mod wire;
 
 pub use config::{Config, Limits, Timings};
-pub use error::{Error, FrameError};
+pub use error::{ConfigError, Error, FrameError};
 pub use io::{Event, Input, MemberState, Output, PushTarget, Source};
 pub use model::{
     distro_hash, java_string_hash, ClientId, ClientRecord, ConnId, Instance, Instances, MemberId,

@@ -10,6 +10,29 @@ mod alloc_types {
     pub use std::sync::Arc;
 }
 
+/// Deserializes an `Arc<str>` straight from the string the decoder holds: one allocation
+/// (serde's own impl decodes a `String` first, then copies it into the `Arc`). Used on the
+/// strings every frame carries many of (members, services, ips, clusters).
+pub(crate) mod arc_str {
+    use super::Arc;
+    use core::fmt;
+    use serde::de::{Deserializer, Error, Visitor};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Arc<str>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<Arc<str>, E> {
+                Ok(Arc::from(v))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// Default namespace of the Nacos naming API.
 pub const DEFAULT_NAMESPACE: &str = "public";
 /// Default group of the Nacos naming API.
@@ -38,7 +61,7 @@ pub struct RequestId(pub u64);
 ///
 /// Members are ordered by the address string, which is the order of the responsibility ring.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct MemberId(pub Arc<str>);
+pub struct MemberId(#[serde(deserialize_with = "arc_str::deserialize")] pub Arc<str>);
 
 impl MemberId {
     /// A member id from its address string.
@@ -95,10 +118,13 @@ impl fmt::Display for MemberId {
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ServiceKey {
     /// Namespace id (`public` by default).
+    #[serde(deserialize_with = "arc_str::deserialize")]
     pub namespace: Arc<str>,
     /// Group (`DEFAULT_GROUP` by default).
+    #[serde(deserialize_with = "arc_str::deserialize")]
     pub group: Arc<str>,
     /// Service name without the group prefix.
+    #[serde(deserialize_with = "arc_str::deserialize")]
     pub name: Arc<str>,
 }
 
@@ -147,10 +173,12 @@ impl fmt::Debug for ServiceKey {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Instance {
     /// IP address (or host name) of the instance.
+    #[serde(deserialize_with = "arc_str::deserialize")]
     pub ip: Arc<str>,
     /// Port of the instance.
     pub port: u16,
     /// Cluster name (`DEFAULT` by default).
+    #[serde(deserialize_with = "arc_str::deserialize")]
     pub cluster: Arc<str>,
     /// Load-balancing weight, 0 to 10000.
     pub weight: f64,
@@ -198,6 +226,7 @@ pub enum ClientId {
     /// A v1 client identified by `ip:port`, kept alive by beats (Nacos id `ip:port#true`).
     IpPort {
         /// The instance IP.
+        #[serde(deserialize_with = "arc_str::deserialize")]
         ip: Arc<str>,
         /// The instance port.
         port: u16,
@@ -250,11 +279,14 @@ impl fmt::Display for ClientId {
 /// every revision it has seen for that key and above its own clock, so a restarted member never
 /// reuses one; `writer` breaks ties between two members that wrote during a split view.
 ///
-/// Changes the member derives on its own from the passage of time (an instance turning
-/// unhealthy, one of several publications expiring) are not client writes: they take
-/// [`Revision::derived`], just above the state they derive from, so that a member that took
-/// over a stale copy during a split view can never outrank a deletion made meanwhile on the
-/// other side (which would resurrect the client when the split heals).
+/// Changes the member derives on its own from missing beats (an instance turning unhealthy, a
+/// publication or the whole client expiring) are not client writes: they take
+/// [`Revision::derived`] (or [`Revision::expiry`] for a deletion), just above the state they
+/// derive from, so that a member that took
+/// over a stale copy during a split view can never outrank a write made meanwhile on the
+/// other side (a deregistration would be resurrected, a registration lost when the split
+/// heals). They are suspicions, refuted by a member that still hears the client (see the
+/// crate docs, "Suspicion and refutation").
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
@@ -278,14 +310,34 @@ impl Revision {
         }
     }
 
-    /// The revision of a change derived from `prev` without a client write (a health flip or
-    /// an expiry): just above `prev`, whatever the clock says.
+    /// The revision of a change derived from `prev` without a client write (a health flip,
+    /// a publication expiring, a refutation): just above `prev`, whatever the clock says.
     pub fn derived(prev: Revision, writer: u32) -> Revision {
         Revision {
             time: prev.time.saturating_add(1),
             writer,
         }
     }
+
+    /// The revision of a client's deletion for lack of beats, judged on the state at `prev`:
+    /// [`EXPIRY_MARGIN`](Self::EXPIRY_MARGIN) above it, so that it ranks above every change
+    /// other members derive from that state meanwhile (each a microsecond above its base),
+    /// and, whatever the clock says, below the client's next write (made at the writer's
+    /// clock, which has run at least a delete timeout past that state's last beat).
+    pub fn expiry(prev: Revision, writer: u32) -> Revision {
+        Revision {
+            time: prev.time.saturating_add(Self::EXPIRY_MARGIN),
+            writer,
+        }
+    }
+
+    /// How far above the state it judged an expiry ranks, in revision time (microseconds).
+    pub const EXPIRY_MARGIN: u64 = 1_000_000;
+
+    /// How far ahead of a member's clock a revision it receives may be, in revision time
+    /// (microseconds): a day, far more than members' clocks differ. A revision further ahead
+    /// (a peer's bug or malice, `u64::MAX`) would leave no room for the writes after it.
+    pub const MAX_AHEAD: u64 = 86_400_000_000;
 }
 
 /// The instances a client publishes into one service: one instance, or several after a batch
@@ -429,5 +481,20 @@ mod tests {
             writer: 9,
         };
         assert!(other > r2, "the writer breaks ties");
+    }
+
+    #[test]
+    fn an_expiry_outranks_what_others_derive_from_its_state_but_not_the_next_write() {
+        let base = Revision::next(Revision::default(), crate::Timestamp::from_millis(5), 7);
+        let mut chain = base;
+        for w in 0..100 {
+            chain = Revision::derived(chain, w); // flips, refutations, by any member
+        }
+        let expiry = Revision::expiry(base, 1);
+        assert!(expiry > chain);
+        // the client's next write comes at least a delete timeout after the state it judged
+        let next = Revision::next(expiry, crate::Timestamp::from_millis(5 + 30_000), 7);
+        let write_elsewhere = Revision::next(base, crate::Timestamp::from_millis(5 + 30_000), 9);
+        assert!(next > expiry && write_elsewhere > expiry);
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::distro::{Barrier, Forwards, Outboxes, SnapshotState};
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::health::NativeConn;
 use crate::io::{Event, Input, MemberState, Output, Source};
 use crate::members::Members;
@@ -48,17 +48,37 @@ pub struct Node {
     drained: bool,
     /// Sync is to be flushed at the next poll.
     flush_due: bool,
+    /// A suspicion was refuted during this input: sync now, whatever the sync delay.
+    pub(crate) refuted: bool,
 }
 
 impl Node {
     /// A new member at time `now`. A member with peers starts not ready and pulls a snapshot;
     /// a standalone member is ready at once.
+    ///
+    /// # Panics
+    ///
+    /// If [`Config::validate`] finds a setting the node cannot run with (the message names
+    /// it). Hosts that take settings from users call [`Node::try_new`] or `validate` first.
     pub fn new(cfg: Config, now: Timestamp) -> Self {
+        match Node::try_new(cfg, now) {
+            Ok(node) => node,
+            Err(e) => panic!("invalid node configuration: {e}"),
+        }
+    }
+
+    /// Like [`Node::new`], or the setting a node cannot run with.
+    pub fn try_new(cfg: Config, now: Timestamp) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        Ok(Node::build(cfg, now))
+    }
+
+    fn build(cfg: Config, now: Timestamp) -> Self {
         let members = Members::new(cfg.self_id.clone(), &cfg.members, cfg.shards);
         let seed = cfg.seed;
         let epoch = splitmix(seed ^ now.as_nanos()) >> 12;
         let standalone = members.standalone();
-        let node_max_services = cfg.limits.max_services;
+        let view_cache_bytes = cfg.limits.max_view_cache_bytes;
         let mut node = Node {
             writer: writer_number(&cfg.self_id),
             registry: Registry::new(seed, &cfg.limits),
@@ -74,12 +94,13 @@ impl Node {
             forwards: Forwards::default(),
             barrier: Barrier::default(),
             push: PushState::new(seed ^ 15),
-            views: crate::view_cache::ViewCache::new(seed ^ 16, node_max_services),
+            views: crate::view_cache::ViewCache::new(seed ^ 16, view_cache_bytes),
             ping_seq: 0,
             verify_round: 0,
             ring_changed_at: now,
             drained: false,
             flush_due: false,
+            refuted: false,
             now,
             epoch,
             cfg,
@@ -153,7 +174,7 @@ impl Node {
     /// Work that follows every input: sync what changed, schedule pushes.
     fn after_input(&mut self, now: Timestamp) {
         self.collect_push_changes(now);
-        if self.cfg.timings.sync_delay.is_zero() {
+        if self.cfg.timings.sync_delay.is_zero() || core::mem::take(&mut self.refuted) {
             // Flushed when the host drains: one batch per peer per drain, however many inputs
             // the host fed before draining.
             self.flush_due |= self.outboxes.dirty;
@@ -207,6 +228,9 @@ impl Node {
             self.timers
                 .set(Timer::ConnScan, now.plus(t.conn_scan_interval));
             self.scan_connections();
+        }
+        if self.timers.is_due(Timer::Probe, now) {
+            self.expire_probes();
         }
         if self.timers.is_due(Timer::Cleanup, now) {
             self.timers
@@ -272,7 +296,7 @@ impl Node {
                 if owned && !c.owned {
                     // Taking over: the new owner gives every instance a full beat timeout.
                     for b in c.beats.iter_mut() {
-                        *b = now;
+                        b.check = now;
                     }
                 }
                 c.owned = owned;

@@ -13,6 +13,7 @@ use crate::request::{
     ApiError, InstanceDetail, MetricsView, Reply, Request, ServiceDetail, ServiceView,
     BEAT_NOT_FOUND, BEAT_OK,
 };
+use crate::time::Timestamp;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -25,6 +26,17 @@ impl Node {
                 if !self.members.is_self_responsible(ip, port) {
                     let owner = self.members.responsible(ip, port).clone();
                     if self.forwardable(&owner) {
+                        if let Request::Beat {
+                            service, ip, port, ..
+                        } = &request
+                        {
+                            // Heard here, executed there: evidence here too.
+                            let client = ClientId::IpPort {
+                                ip: ip.clone(),
+                                port: *port,
+                            };
+                            self.note_heard(&client, service);
+                        }
                         self.forward(owner, conn, id, request);
                         return;
                     }
@@ -33,7 +45,7 @@ impl Node {
             }
         }
         let marks = self.outboxes.marks;
-        let reply = self.execute(native.then_some(conn), request);
+        let reply = self.execute(native.then_some(conn), request, self.now);
         self.answer_write(crate::distro::Answer::Client { conn, id, reply }, marks);
     }
 
@@ -44,9 +56,16 @@ impl Node {
         self.emit(Output::Reply { conn, id, reply });
     }
 
-    /// Executes a request here. `native` is the native connection it came on, if any.
-    pub(crate) fn execute(&mut self, native: Option<ConnId>, request: Request) -> Reply {
-        match self.try_execute(native, request) {
+    /// Executes a request here. `native` is the native connection it came on, if any;
+    /// `received` is when this member got it (a forwarded request served here after its
+    /// forward timed out was received earlier), which a beat counts from.
+    pub(crate) fn execute(
+        &mut self,
+        native: Option<ConnId>,
+        request: Request,
+        received: Timestamp,
+    ) -> Reply {
+        match self.try_execute(native, request, received) {
             Ok(r) => r,
             Err(e) => Reply::Error(e),
         }
@@ -62,7 +81,12 @@ impl Node {
         }
     }
 
-    fn try_execute(&mut self, native: Option<ConnId>, request: Request) -> Result<Reply, ApiError> {
+    fn try_execute(
+        &mut self,
+        native: Option<ConnId>,
+        request: Request,
+        received: Timestamp,
+    ) -> Result<Reply, ApiError> {
         let now = self.now;
         match request {
             Request::Register { service, instance } => {
@@ -115,7 +139,7 @@ impl Node {
                 ip,
                 port,
                 register,
-            } => self.beat(native, service, ip, port, register),
+            } => self.beat(native, service, ip, port, register, received),
             Request::GetInstance {
                 service,
                 ip,
@@ -143,6 +167,7 @@ impl Node {
                 healthy_only,
                 udp_subscriber,
             } => {
+                self.validate_filter(&clusters)?;
                 let mut cache = CACHE_MILLIS_POLL;
                 if let Some(addr) = udp_subscriber {
                     let expires = now.plus(self.cfg.timings.udp_subscriber_ttl);
@@ -172,10 +197,12 @@ impl Node {
                     ));
                 };
                 self.validate_service(&service)?;
+                self.validate_filter(&clusters)?;
+                let filter = Arc::new(crate::registry::ClusterFilter::parse(&clusters));
                 if !self.push.subscribe_conn(
                     &service,
                     conn,
-                    &clusters,
+                    &filter,
                     self.cfg.limits.max_subscriptions,
                 ) {
                     self.stats.limit_rejections += 1;
@@ -187,9 +214,9 @@ impl Node {
                 if !nc
                     .subscriptions
                     .iter()
-                    .any(|(s, c)| *s == service && *c == clusters)
+                    .any(|(s, c)| *s == service && c.raw == clusters)
                 {
-                    nc.subscriptions.push((service.clone(), clusters.clone()));
+                    nc.subscriptions.push((service.clone(), filter));
                 }
                 Ok(Reply::Service(self.view(&service, &clusters, false, 0)))
             }
@@ -198,7 +225,7 @@ impl Node {
                     self.push.unsubscribe_conn(&service, conn, &clusters);
                     if let Some(nc) = self.conns.get_mut(&conn) {
                         nc.subscriptions
-                            .retain(|(s, c)| !(*s == service && *c == clusters));
+                            .retain(|(s, c)| !(*s == service && c.raw == clusters));
                     }
                 }
                 Ok(Reply::Ok)
@@ -368,7 +395,9 @@ impl Node {
             &self.cfg.timings,
             cache_ms,
         ));
-        if !self.registry.changed.contains(service) {
+        // Only what exists: anyone can list any name, and those views are all empty anyway.
+        if !self.registry.changed.contains(service) && self.registry.services.contains_key(service)
+        {
             self.views.put(view.clone(), healthy_only, cache_ms);
         }
         view
@@ -420,19 +449,28 @@ impl Node {
         let owned = self.owns(id);
         if let Some(c) = self.registry.clients.get_mut(id) {
             c.record.revision = Revision::next(c.record.revision, now, writer);
+            c.written = c.record.revision;
             c.owned = owned;
         }
+        self.registry.touch();
         self.mark_sync(SyncKey::Client(id.clone()));
     }
 
-    /// Like [`Node::bump_and_sync`] for a change derived from time passing (see
-    /// [`Revision::derived`]).
+    /// Like [`Node::bump_and_sync`] for a change derived from missing beats (see
+    /// [`Revision::derived`]), which a member that heard the client refutes.
     pub(crate) fn bump_derived_and_sync(&mut self, id: &ClientId) {
-        let writer = self.writer ^ (self.epoch as u32).rotate_left(7);
+        let writer = self.derived_writer();
         if let Some(c) = self.registry.clients.get_mut(id) {
             c.record.revision = Revision::derived(c.record.revision, writer);
         }
+        self.registry.touch();
         self.mark_sync(SyncKey::Client(id.clone()));
+    }
+
+    /// The writer number of this member's derived revisions: mixed with the boot epoch, so
+    /// two runs of one member never write different data under one revision.
+    pub(crate) fn derived_writer(&self) -> u32 {
+        self.writer ^ (self.epoch as u32).rotate_left(7)
     }
 
     /// Removes a publication of a client this member is responsible for; deletes the client
@@ -454,7 +492,10 @@ impl Node {
         reason: &'static str,
         derived: bool,
     ) {
-        if !self.registry.remove_publication(id, service, self.now) {
+        if !self
+            .registry
+            .remove_publication(id, service, derived, self.now)
+        {
             return;
         }
         let empty = self
@@ -463,7 +504,7 @@ impl Node {
             .get(id)
             .is_some_and(|c| c.record.publications.is_empty());
         if empty {
-            self.delete_owned_client(id, reason);
+            self.delete_owned(id, reason, derived);
         } else if derived {
             self.bump_derived_and_sync(id);
         } else {
@@ -528,6 +569,7 @@ impl Node {
         ip: Arc<str>,
         port: u16,
         register: Option<Instance>,
+        received: Timestamp,
     ) -> Result<Reply, ApiError> {
         let default_interval = self.cfg.timings.beat_interval.as_millis() as u64;
         if native.is_some() {
@@ -538,10 +580,9 @@ impl Node {
             });
         }
         let id = ClientId::IpPort { ip, port };
-        let now = self.now;
         let found = self.registry.clients.get_mut(&id).and_then(|c| {
             let i = c.find(&service).ok()?;
-            c.beats[i] = now;
+            c.beats[i] = crate::registry::BeatClock::heard(received);
             let p = &mut c.record.publications[i];
             let interval = p.instances[0].preserved_millis(META_BEAT_INTERVAL);
             let revived = p.instances.iter().any(|x| !x.healthy);
@@ -628,6 +669,18 @@ impl Node {
                     "{what} longer than {max} bytes"
                 )));
             }
+        }
+        Ok(())
+    }
+
+    /// A cluster filter is held with the views and subscriptions made with it: bounded.
+    fn validate_filter(&mut self, clusters: &str) -> Result<(), ApiError> {
+        let max = self.cfg.limits.max_filter_len;
+        if clusters.len() > max {
+            self.stats.limit_rejections += 1;
+            return Err(ApiError::bad_request(format!(
+                "clusters longer than {max} bytes (limits.max_filter_len)"
+            )));
         }
         Ok(())
     }

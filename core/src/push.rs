@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::io::{Output, PushTarget, Source};
 use crate::model::{ConnId, ServiceKey};
 use crate::node::Node;
-use crate::registry::{new_map, Map};
+use crate::registry::{new_map, ClusterFilter, Map};
 use crate::request::ServiceView;
 use crate::time::{Timer, Timestamp};
 use std::collections::VecDeque;
@@ -20,13 +20,13 @@ pub(crate) const CACHE_MILLIS_POLL: u64 = 3_000;
 #[derive(Debug)]
 struct UdpSub {
     addr: SocketAddr,
-    clusters: String,
+    clusters: Arc<ClusterFilter>,
     expires: Timestamp,
 }
 
 #[derive(Debug, Default)]
 struct Subscribers {
-    native: Vec<(ConnId, String)>,
+    native: Vec<(ConnId, Arc<ClusterFilter>)>,
     udp: Vec<UdpSub>,
     /// When this service was last pushed (the merge window runs from there).
     last_push: Option<Timestamp>,
@@ -34,8 +34,6 @@ struct Subscribers {
 
 #[derive(Debug)]
 struct PendingAck {
-    addr: SocketAddr,
-    ack: u64,
     view: Arc<ServiceView>,
     sent: Timestamp,
     retried: bool,
@@ -48,7 +46,12 @@ pub(crate) struct PushState {
     count: usize,
     /// Changed services and when each is due to be pushed.
     pending: Map<ServiceKey, Timestamp>,
-    acks: VecDeque<PendingAck>,
+    /// UDP pushes waiting for their acknowledgement, by subscriber and ack number: an ack (a
+    /// datagram anyone can send) finds its push at once.
+    acks: Map<(SocketAddr, u64), PendingAck>,
+    /// The same pushes in the order they were sent, for their timeouts. An entry whose push
+    /// was acknowledged or resent since is skipped when it comes up.
+    ack_order: VecDeque<(Timestamp, SocketAddr, u64)>,
     next_ack: u64,
     ack_timeout: core::time::Duration,
 }
@@ -59,7 +62,8 @@ impl PushState {
             subs: new_map(seed),
             count: 0,
             pending: new_map(seed ^ 1),
-            acks: VecDeque::new(),
+            acks: new_map(seed ^ 2),
+            ack_order: VecDeque::new(),
             next_ack: 0,
             ack_timeout: core::time::Duration::from_secs(10),
         }
@@ -75,10 +79,17 @@ impl PushState {
     }
 
     pub fn next_deadline(&self) -> Timestamp {
-        self.acks
+        self.ack_order
             .front()
-            .map(|a| a.sent.plus(self.ack_timeout))
+            .map(|a| a.0.plus(self.ack_timeout))
             .unwrap_or(Timestamp::NEVER)
+    }
+
+    /// The oldest entry of the send order, if its push is still waiting as sent then.
+    fn pop_oldest(&mut self) -> Option<(SocketAddr, u64, Timestamp)> {
+        let (sent, addr, ack) = self.ack_order.pop_front()?;
+        Some((addr, ack, sent))
+            .filter(|_| self.acks.get(&(addr, ack)).is_some_and(|a| a.sent == sent))
     }
 
     /// Adds a native subscription; false when the limit is reached.
@@ -86,14 +97,14 @@ impl PushState {
         &mut self,
         service: &ServiceKey,
         conn: ConnId,
-        clusters: &str,
+        clusters: &Arc<ClusterFilter>,
         max: usize,
     ) -> bool {
         let subs = self.subs.entry_ref(service).or_default();
         if subs
             .native
             .iter()
-            .any(|(c, cl)| *c == conn && cl == clusters)
+            .any(|(c, cl)| *c == conn && cl.raw == clusters.raw)
         {
             return true;
         }
@@ -103,7 +114,7 @@ impl PushState {
             }
             return false;
         }
-        subs.native.push((conn, clusters.to_string()));
+        subs.native.push((conn, clusters.clone()));
         self.count += 1;
         true
     }
@@ -112,7 +123,7 @@ impl PushState {
         if let Some(subs) = self.subs.get_mut(service) {
             let before = subs.native.len();
             subs.native
-                .retain(|(c, cl)| !(*c == conn && cl == clusters));
+                .retain(|(c, cl)| !(*c == conn && cl.raw == clusters));
             self.count -= before - subs.native.len();
             if subs.native.is_empty() && subs.udp.is_empty() {
                 self.subs.remove(service);
@@ -133,7 +144,7 @@ impl PushState {
         if let Some(s) = subs
             .udp
             .iter_mut()
-            .find(|s| s.addr == addr && s.clusters == clusters)
+            .find(|s| s.addr == addr && s.clusters.raw == clusters)
         {
             s.expires = expires;
             return true;
@@ -146,7 +157,7 @@ impl PushState {
         }
         subs.udp.push(UdpSub {
             addr,
-            clusters: clusters.to_string(),
+            clusters: Arc::new(ClusterFilter::parse(clusters)),
             expires,
         });
         self.count += 1;
@@ -235,7 +246,7 @@ impl Node {
             let Some(subs) = self.push.subs.get(&service) else {
                 continue;
             };
-            let mut targets: Vec<(PushTarget, String)> = Vec::new();
+            let mut targets: Vec<(PushTarget, Arc<ClusterFilter>)> = Vec::new();
             for (conn, clusters) in &subs.native {
                 targets.push((PushTarget::Conn(*conn), clusters.clone()));
             }
@@ -248,9 +259,9 @@ impl Node {
                     s.clusters.clone(),
                 ));
             }
-            let mut views: Vec<(String, Arc<ServiceView>)> = Vec::new();
+            let mut views: Vec<(Arc<ClusterFilter>, Arc<ServiceView>)> = Vec::new();
             for (mut target, clusters) in targets {
-                let view = match views.iter().find(|(c, _)| *c == clusters) {
+                let view = match views.iter().find(|(c, _)| c.raw == clusters.raw) {
                     Some((_, v)) => v.clone(),
                     None => {
                         let cache = if matches!(target, PushTarget::Udp { .. }) {
@@ -258,7 +269,7 @@ impl Node {
                         } else {
                             0
                         };
-                        let v = Arc::new(self.registry.list(
+                        let v = Arc::new(self.registry.list_filtered(
                             &service,
                             &clusters,
                             false,
@@ -282,18 +293,29 @@ impl Node {
 
     fn track_ack(&mut self, addr: SocketAddr, ack: u64, view: Arc<ServiceView>, now: Timestamp) {
         let max = self.cfg.limits.max_subscriptions.max(1);
-        while self.push.acks.len() >= max {
-            self.push.acks.pop_front();
-            self.stats.push_failures += 1;
+        let push = &mut self.push;
+        while push.acks.len() >= max && !push.ack_order.is_empty() {
+            // Give up on the oldest push still waiting.
+            if let Some((addr, ack, _)) = push.pop_oldest() {
+                push.acks.remove(&(addr, ack));
+                self.stats.push_failures += 1;
+            }
         }
-        self.push.ack_timeout = self.cfg.timings.push_ack_timeout;
-        self.push.acks.push_back(PendingAck {
-            addr,
-            ack,
+        push.ack_timeout = self.cfg.timings.push_ack_timeout;
+        let pending = PendingAck {
             view,
             sent: now,
             retried: false,
-        });
+        };
+        push.acks.insert((addr, ack), pending);
+        push.ack_order.push_back((now, addr, ack));
+        if push.ack_order.len() > 2 * push.acks.len() + 1024 {
+            // Many acknowledged: drop their entries (amortized over the sends that made them).
+            let acks = &push.acks;
+            push.ack_order.retain(|(sent, addr, ack)| {
+                acks.get(&(*addr, *ack)).is_some_and(|a| a.sent == *sent)
+            });
+        }
     }
 
     /// Resends unacknowledged UDP pushes once; gives up on the second timeout.
@@ -302,26 +324,28 @@ impl Node {
         let timeout = self.cfg.timings.push_ack_timeout;
         while self
             .push
-            .acks
+            .ack_order
             .front()
-            .is_some_and(|a| now.since(a.sent) >= timeout)
+            .is_some_and(|a| now.since(a.0) >= timeout)
         {
-            let mut a = self.push.acks.pop_front().expect("checked");
+            let Some((addr, ack, _)) = self.push.pop_oldest() else {
+                continue; // acknowledged or resent since
+            };
+            let a = self.push.acks.get_mut(&(addr, ack)).expect("live");
             if a.retried {
+                self.push.acks.remove(&(addr, ack));
                 self.stats.push_failures += 1;
                 continue;
             }
             a.retried = true;
             a.sent = now;
+            let view = a.view.clone();
+            self.push.ack_order.push_back((now, addr, ack));
             self.stats.push_retries += 1;
             self.emit(Output::Push {
-                to: PushTarget::Udp {
-                    addr: a.addr,
-                    ack: a.ack,
-                },
-                view: a.view.clone(),
+                to: PushTarget::Udp { addr, ack },
+                view,
             });
-            self.push.acks.push_back(a);
         }
     }
 
@@ -333,13 +357,7 @@ impl Node {
             );
             return Err(Error::InvalidFrame(crate::FrameError::Malformed));
         };
-        if let Some(pos) = self
-            .push
-            .acks
-            .iter()
-            .position(|a| a.addr == from && a.ack == ack)
-        {
-            self.push.acks.remove(pos);
+        if self.push.acks.remove(&(from, ack)).is_some() {
             self.stats.push_acks += 1;
         }
         Ok(())

@@ -58,6 +58,7 @@ pub enum Request {
         /// The service.
         service: ServiceKey,
         /// Instance IP.
+        #[serde(deserialize_with = "crate::model::arc_str::deserialize")]
         ip: Arc<str>,
         /// Instance port.
         port: u16,

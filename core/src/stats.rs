@@ -50,6 +50,8 @@ stats! {
     verify_mismatches,
     /// Verify digest buckets that differed between this member and a peer.
     verify_buckets_mismatched,
+    /// Snapshots started for peers (each lists every key held).
+    snapshots_started,
     /// Snapshot chunks served to peers.
     snapshot_chunks_served,
     /// Snapshot chunks loaded from peers.
@@ -68,6 +70,9 @@ stats! {
     probes_sent,
     /// Replicas expired.
     replicas_expired,
+    /// Suspicions (unhealthy flips and expiries derived from missing beats) from another member
+    /// refuted because this member heard the client beat.
+    suspicions_refuted,
     /// Settings digests from a peer that differed from the settings held here.
     settings_mismatches,
     /// Replicas handed back to a responsible member that stopped verifying them (it lost them).

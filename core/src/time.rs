@@ -71,9 +71,11 @@ pub(crate) enum Timer {
     PushFlush,
     /// Snapshot load: chunk timeout, next attempt, or the readiness gate.
     Snapshot,
+    /// The earliest deadline of an unanswered probe.
+    Probe,
 }
 
-const TIMER_COUNT: usize = 8;
+const TIMER_COUNT: usize = 9;
 
 /// A fixed table of optional deadlines indexed by [`Timer`]; no heap, no per-key timers.
 #[derive(Clone, Debug, Default)]

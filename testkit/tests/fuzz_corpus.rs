@@ -6,15 +6,15 @@
 //! `DISTRO_WRITE_SEEDS=1 cargo test -p distro-testkit --test fuzz_corpus -- --ignored`.
 
 use distro_testkit::fuzzing;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/cluster")
+    distro_testkit::corpus::corpus_dir("cluster")
 }
 
 #[test]
 fn cluster_corpus() {
-    distro_core::fuzzing::replay_corpus(&corpus_dir(), fuzzing::cluster);
+    distro_testkit::corpus::replay_corpus(&corpus_dir(), fuzzing::cluster);
 }
 
 /// Seeds in the layout of [`fuzzing::config`]: seed (2 bytes), members, duration, knobs,

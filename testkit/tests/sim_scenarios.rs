@@ -273,6 +273,40 @@ fn partition_that_splits_responsibility_then_heals() {
     );
 }
 
+/// Issue 11: one member of three is cut off for 45 s while every client keeps beating (most
+/// of them to the two members of the majority side, some to the cut-off one). Each side expires
+/// the clients whose beats it does not hear; when the partition heals, those expiries must lose
+/// to the side that heard the beats. The beat-side check judges the members each client talks
+/// to at every event, through the partition and the heal; the cluster converges afterwards.
+#[test]
+fn partition_during_steady_beats_then_heal() {
+    scenario(
+        "partition_during_steady_beats_then_heal",
+        11,
+        |seed| cluster(seed, 3, 300, 30),
+        |mut sim| {
+            sim.run_for(secs(30));
+            sim.partition(&[2], &[0, 1]);
+            sim.run_for(secs(45));
+            let expired = sim.node(2).map_or(0, |n| n.stats().instances_expired);
+            sim.expect(expired > 0, "the cut-off member expired what it took over");
+            sim.heal();
+            sim.run_for(secs(90));
+            let refuted: u64 = (0..3)
+                .filter_map(|i| sim.node(i))
+                .map(|n| n.stats().suspicions_refuted)
+                .sum();
+            sim.expect(
+                refuted > 0,
+                "members that heard the beats refuted the expiries",
+            );
+            let live = all_ip_clients_live(&sim);
+            sim.expect(live, "every ip-port client is still registered and beating");
+            sim.finish()
+        },
+    );
+}
+
 /// No faults, heavy client churn: every stop, deregistration, hang and disconnect is judged by
 /// the expiry and unhealthy bounds in calm conditions.
 #[test]

@@ -23,7 +23,7 @@
 use crate::model::{Instance, RequestId, ServiceKey};
 use crate::request::{Reply, Request, ServiceView};
 use crate::wire::ClientMsg;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[cfg(test)]
@@ -81,7 +81,7 @@ pub struct ClientState {
     publications: BTreeMap<ServiceKey, Publication>,
     /// `(service, clusters)` → generation of the subscribe.
     subscriptions: BTreeMap<(ServiceKey, String), u64>,
-    in_flight: HashMap<RequestId, Purpose>,
+    in_flight: BTreeMap<RequestId, Purpose>,
 }
 
 impl ClientState {
@@ -223,9 +223,8 @@ impl ClientState {
     /// their callers should be told so. What they registered or subscribed is still redone.
     pub fn on_disconnected(&mut self) -> Vec<RequestId> {
         self.connected = false;
-        let mut failed: Vec<RequestId> = self.in_flight.drain().map(|(id, _)| id).collect();
-        failed.sort();
-        failed
+        // (in id order: nothing here depends on a hash seed)
+        core::mem::take(&mut self.in_flight).into_keys().collect()
     }
 
     /// A new connection is up. Returns what to send on it first: every publication and every

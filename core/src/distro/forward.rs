@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 
 #[derive(Debug)]
 struct Pending {
+    /// When the request reached this member.
+    received: Timestamp,
     conn: ConnId,
     req: RequestId,
     request: Request,
@@ -59,6 +61,7 @@ impl Node {
         self.forwards.pending.insert(
             id,
             Pending {
+                received: self.now,
                 conn,
                 req,
                 request,
@@ -74,7 +77,7 @@ impl Node {
     pub(crate) fn on_forward(&mut self, from: &MemberId, id: u64, request: Request) {
         self.stats.forwards_served += 1;
         let marks = self.outboxes.marks;
-        let reply = self.execute(None, request);
+        let reply = self.execute(None, request, self.now);
         let to = from.clone();
         self.answer_write(Answer::Forward { to, id, reply }, marks);
     }
@@ -98,7 +101,7 @@ impl Node {
             }
             let p = entry.remove();
             self.stats.forward_timeouts += 1;
-            self.serve_locally(p.conn, p.req, p.request);
+            self.serve_locally(p);
         }
     }
 
@@ -113,13 +116,14 @@ impl Node {
             .collect();
         for id in ids {
             let p = self.forwards.pending.remove(&id).expect("present");
-            self.serve_locally(p.conn, p.req, p.request);
+            self.serve_locally(p);
         }
     }
 
-    fn serve_locally(&mut self, conn: ConnId, id: RequestId, request: Request) {
+    fn serve_locally(&mut self, p: Pending) {
         let marks = self.outboxes.marks;
-        let reply = self.execute(None, request);
+        let reply = self.execute(None, p.request, p.received);
+        let (conn, id) = (p.conn, p.req);
         self.answer_write(Answer::Client { conn, id, reply }, marks);
     }
 }

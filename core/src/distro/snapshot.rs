@@ -43,6 +43,8 @@ struct Serving {
     /// `starts[k]` is where chunk `k` begins in `keys`; the last entry is where the next
     /// chunk begins. Chunks are bounded by count and bytes, so their sizes vary.
     starts: Vec<usize>,
+    /// When `keys` was listed.
+    listed: Timestamp,
     last_used: Timestamp,
 }
 
@@ -287,7 +289,21 @@ impl Node {
             });
             return;
         }
-        if seq == 0 {
+        let fresh = self.cfg.timings.snapshot_timeout;
+        if let Some(serving) = self
+            .snapshot
+            .serving
+            .get_mut(from)
+            .filter(|s| seq == 0 && now.since(s.listed) < fresh)
+        {
+            // Chunk 0 again, or a new session right after the last one (a peer that asks
+            // over and over): served from the list already made, which is not listed again.
+            if serving.session != session {
+                serving.session = session;
+                serving.starts = vec![0];
+            }
+        } else if seq == 0 {
+            self.stats.snapshots_started += 1;
             let mut keys: Vec<SyncKey> = self
                 .registry
                 .clients
@@ -315,6 +331,7 @@ impl Node {
                     session,
                     keys,
                     starts: vec![0],
+                    listed: now,
                     last_used: now,
                 },
             );

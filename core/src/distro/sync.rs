@@ -1,6 +1,9 @@
 //! Sync: every change of a client this member is responsible for goes to every other member,
 //! batched per peer per drain, acknowledged, and retried per peer with backoff, so a dead or
-//! slow peer never delays the others.
+//! slow peer never delays the others. A peer that is DOWN keeps its queue, so that it gets the
+//! changes made meanwhile as soon as it is back, but the periodic cleanup drops the keys whose
+//! client, tombstone or setting is gone: what waits for a peer is bounded by what this member
+//! holds (and what it missed beyond that, verify rounds repair).
 
 use crate::members::Members;
 use crate::model::{ClientId, MemberId, ServiceKey};
@@ -74,6 +77,16 @@ impl Outboxes {
 
     pub fn has_pending(&self) -> bool {
         self.map.values().any(|o| !o.pending.is_empty())
+    }
+
+    /// Keeps, for every peer, only the keys `keep` accepts (what still exists to be sent).
+    pub fn retain_keys(&mut self, keep: impl Fn(&SyncKey) -> bool) {
+        for ob in self.map.values_mut() {
+            ob.pending.retain(|k| keep(k));
+            for f in ob.inflight.iter_mut() {
+                f.keys.retain(|k| keep(k));
+            }
+        }
     }
 
     /// Drops outboxes of members no longer in the list.
@@ -287,11 +300,45 @@ impl Node {
     pub(crate) fn apply_record(&mut self, rec: Record, from: Option<&MemberId>) {
         use crate::registry::Applied;
         let now = self.now;
-        let id = match &rec {
-            Record::Client(c) => Some(c.id.clone()),
-            Record::Deleted { id, .. } => Some(id.clone()),
-            Record::ServiceMeta(_) => None,
-        };
+        let ahead = (now.as_nanos() / 1_000).saturating_add(crate::Revision::MAX_AHEAD);
+        if rec.revision().time > ahead {
+            self.reject(
+                crate::Source::Peer(from.cloned()),
+                format!("record revision {:?} beyond any clock", rec.revision()),
+            );
+            return;
+        }
+        if let Some((refuted, expired)) = self.refutation(&rec) {
+            // A suspicion this member has evidence against: answer it with the client alive,
+            // above the suspicion, to everyone (as SWIM refutes a suspicion).
+            let id = refuted.id.clone();
+            self.stats.suspicions_refuted += 1;
+            let answer = if expired.is_empty() {
+                Record::Client(refuted)
+            } else {
+                let base = refuted.revision;
+                Record::Suspected {
+                    client: refuted,
+                    expired,
+                    base,
+                }
+            };
+            if self.registry.apply(answer, now) == Applied::Newer {
+                let owned = self.owns(&id);
+                if let Some(c) = self.registry.clients.get_mut(&id) {
+                    c.owned = owned;
+                }
+                self.emit(crate::Output::Event(crate::Event::SuspicionRefuted {
+                    client: id.to_string(),
+                }));
+                self.mark_sync(SyncKey::Client(id));
+                // At once, whatever the sync delay: the others are applying the suspicion now,
+                // and a write one of them makes on top of it would outrank the refutation.
+                self.refuted = true;
+            }
+            return;
+        }
+        let id = rec.client_id().cloned();
         match self.registry.apply(rec, now) {
             Applied::Newer => {
                 self.stats.records_applied += 1;

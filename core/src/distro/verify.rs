@@ -29,10 +29,19 @@ fn pair_hash(id_hash: u64, rev: Revision) -> u64 {
     crate::node::splitmix(id_hash ^ crate::node::splitmix(rev.time ^ ((rev.writer as u64) << 32)))
 }
 
-fn bucket_count(pairs: usize) -> usize {
+/// Buckets for a round of `pairs`: about [`PAIRS_PER_BUCKET`] each, at most [`MAX_BUCKETS`],
+/// and few enough that the digest frame (a varint of at most 10 bytes per bucket) stays within
+/// half of `max_frame_len`, the budget of every batched frame.
+fn bucket_count(pairs: usize, max_frame_len: usize) -> usize {
+    let fit = (max_frame_len / 2 / 10).max(1);
+    let fit = if fit.is_power_of_two() {
+        fit
+    } else {
+        fit.next_power_of_two() / 2
+    };
     (pairs / PAIRS_PER_BUCKET)
         .next_power_of_two()
-        .clamp(1, MAX_BUCKETS)
+        .clamp(1, MAX_BUCKETS.min(fit))
 }
 
 impl Node {
@@ -84,7 +93,10 @@ impl Node {
         self.hand_back_unverified();
         self.send_settings_digest();
         let me = self.members.self_id.clone();
-        let buckets = bucket_count(self.registry.client_count() + self.registry.tombstones.len());
+        let buckets = bucket_count(
+            self.registry.client_count() + self.registry.tombstones.len(),
+            self.cfg.limits.max_frame_len,
+        );
         let (digests, owned) = self.digests_of(&me, buckets);
         if owned == 0 {
             return;
@@ -185,17 +197,32 @@ impl Node {
             .filter(|(_, h, _)| wanted[bucket_of(*h, buckets)])
             .map(|(id, _, rev)| (id.clone(), rev))
             .collect();
+        // Split by count and by bytes (long ids), like sync batches and snapshot chunks, so no
+        // frame passes the receiver's limit.
         let chunk = self.cfg.limits.verify_chunk_entries.max(1);
-        for part in entries.chunks(chunk) {
-            self.stats.verify_frames_sent += 1;
-            let frame = encode_frame(&PeerMsg::Verify {
-                round,
-                entries: part.to_vec(),
+        let budget = self.cfg.limits.max_frame_len / 2;
+        let mut part: Vec<(ClientId, Revision)> = Vec::new();
+        let mut bytes = 0;
+        let mut entries = entries.into_iter().peekable();
+        while let Some(entry) = entries.next() {
+            bytes += postcard::experimental::serialized_size(&entry).unwrap_or(0);
+            part.push(entry);
+            let full = entries.peek().is_none_or(|next| {
+                part.len() >= chunk
+                    || bytes + postcard::experimental::serialized_size(next).unwrap_or(0) > budget
             });
-            self.emit(Output::Transmit {
-                to: from.clone(),
-                frame,
-            });
+            if full {
+                self.stats.verify_frames_sent += 1;
+                let frame = encode_frame(&PeerMsg::Verify {
+                    round,
+                    entries: core::mem::take(&mut part),
+                });
+                bytes = 0;
+                self.emit(Output::Transmit {
+                    to: from.clone(),
+                    frame,
+                });
+            }
         }
     }
 
@@ -338,7 +365,7 @@ fn renew(c: &mut crate::registry::Client, now: crate::Timestamp) {
     c.renewed = now;
     if !c.owned {
         for b in c.beats.iter_mut() {
-            *b = now;
+            b.check = now;
         }
     }
 }
@@ -349,10 +376,25 @@ mod tests {
 
     #[test]
     fn bucket_counts_grow_with_the_pairs_and_stay_bounded() {
-        assert_eq!(bucket_count(0), 1);
-        assert_eq!(bucket_count(100), 4);
-        assert_eq!(bucket_count(100_000), 4096);
-        assert_eq!(bucket_count(usize::MAX / 2), MAX_BUCKETS);
+        let big = 16 << 20;
+        assert_eq!(bucket_count(0, big), 1);
+        assert_eq!(bucket_count(100, big), 4);
+        assert_eq!(bucket_count(100_000, big), 4096);
+        assert_eq!(bucket_count(usize::MAX / 2, big), MAX_BUCKETS);
+    }
+
+    #[test]
+    fn a_digest_frame_stays_within_the_frame_budget() {
+        let max = 64 << 10;
+        let buckets = bucket_count(1_000_000, max);
+        assert!(buckets.is_power_of_two());
+        let worst = encode_frame(&PeerMsg::VerifyDigest {
+            round: u64::MAX,
+            digests: vec![u64::MAX; buckets],
+        });
+        assert!(worst.len() <= max / 2 + 16, "{} bytes", worst.len());
+        assert_eq!(bucket_count(1_000_000, 100), 4);
+        assert_eq!(bucket_count(1_000_000, 10), 1, "at least one bucket");
     }
 
     #[test]

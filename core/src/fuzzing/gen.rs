@@ -280,22 +280,37 @@ fn revision(r: &mut ByteReader) -> Revision {
     }
 }
 
+fn client_record(r: &mut ByteReader, ids: &[MemberId]) -> ClientRecord {
+    ClientRecord {
+        id: client_id(r, ids),
+        revision: revision(r),
+        // Unsorted, repeated or empty publications are what a hostile peer would send.
+        publications: (0..r.below(4))
+            .map(|_| Publication {
+                service: service(r),
+                instances: (0..r.below(4)).map(|_| instance(r)).collect(),
+            })
+            .collect(),
+    }
+}
+
 fn record(r: &mut ByteReader, ids: &[MemberId]) -> Record {
-    match r.u8() % 4 {
-        0 | 1 => Record::Client(ClientRecord {
-            id: client_id(r, ids),
-            revision: revision(r),
-            // Unsorted, repeated or empty publications are what a hostile peer would send.
-            publications: (0..r.below(4))
-                .map(|_| Publication {
-                    service: service(r),
-                    instances: (0..r.below(4)).map(|_| instance(r)).collect(),
-                })
-                .collect(),
-        }),
+    match r.u8() % 6 {
+        0 | 1 => Record::Client(client_record(r, ids)),
         2 => Record::Deleted {
             id: client_id(r, ids),
             revision: revision(r),
+        },
+        4 => Record::Suspected {
+            client: client_record(r, ids),
+            expired: (0..r.below(3)).map(|_| service(r)).collect(),
+            base: revision(r),
+        },
+        5 => Record::Expired {
+            id: client_id(r, ids),
+            revision: revision(r),
+            expired: (0..r.below(3)).map(|_| service(r)).collect(),
+            base: revision(r),
         },
         _ => Record::ServiceMeta(ServiceMeta {
             service: service(r),

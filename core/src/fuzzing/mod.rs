@@ -3,8 +3,9 @@
 //!
 //! Each function takes arbitrary bytes and panics only when it finds a bug. The `fuzz/` crate
 //! calls them from three-line libFuzzer targets (`RUSTC_BOOTSTRAP=1 cargo fuzz run frame`,
-//! see `fuzz/README.md`), and `core/tests/fuzz_corpus.rs` replays every committed seed and
-//! regression input through them, so CI covers the corpora without nightly features.
+//! see `fuzz/README.md`), and `testkit/tests/core_fuzz_corpus.rs` replays every committed seed
+//! and regression input through them, so CI covers the corpora without nightly features (file
+//! reading and catching panics belong to that test harness, not to this I/O-free crate).
 //!
 //! | target | input | oracle |
 //! | --- | --- | --- |
@@ -128,6 +129,8 @@ pub(crate) fn small_limits() -> Limits {
         sync_batch_clients: 2,
         max_http_head: 1 << 10,
         max_http_body: 1 << 10,
+        max_filter_len: 64,
+        max_view_cache_bytes: 4 << 10,
     }
 }
 
@@ -149,24 +152,6 @@ pub(crate) fn drain(node: &mut Node) -> Vec<Output> {
                 assert!(outputs.len() < MAX_DRAIN, "drain did not end: {o:?}");
                 outputs.push(o);
             }
-        }
-    }
-}
-
-/// Runs every file in `dir` through `run` (the same function a fuzz target calls), in name
-/// order; panics naming the file that failed, or if `dir` holds no file. The corpus replay tests
-/// of every crate use it, so CI covers committed corpora without nightly features.
-pub fn replay_corpus(dir: &std::path::Path, run: fn(&[u8])) {
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("a directory entry").path())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no corpus in {}", dir.display());
-    for file in &files {
-        let data = std::fs::read(file).expect("a corpus file");
-        if std::panic::catch_unwind(|| run(&data)).is_err() {
-            panic!("{} failed", file.display());
         }
     }
 }

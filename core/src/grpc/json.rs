@@ -5,7 +5,7 @@ use super::{instance, service, Answer, Message, Rejected, BAD_REQUEST, NO_HANDLE
 use crate::http::json::{write_json, EmptyObject, HostsJson};
 use crate::request::{Reply, Request, ServiceView};
 use serde::{Deserialize, Deserializer, Serialize};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Reads a `null` as the type's default.
@@ -42,7 +42,7 @@ pub(super) struct InstanceJson {
     pub enabled: Option<bool>,
     ephemeral: Option<bool>,
     pub cluster_name: Option<String>,
-    pub metadata: Option<HashMap<String, String>>,
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -143,7 +143,7 @@ fn page(v: i64, default: u32) -> u32 {
 pub(super) fn decode(
     kind: &str,
     body: &[u8],
-    headers: HashMap<String, String>,
+    headers: BTreeMap<String, String>,
 ) -> Result<Message, Rejected> {
     let request = |request_id: String, request, answer| Message::Request {
         request_id,

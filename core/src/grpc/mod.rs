@@ -33,7 +33,7 @@ mod tests;
 use crate::request::{Reply, Request, ServiceView};
 use crate::{Instance, Limits, ServiceKey};
 use prost::Message as _;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Nacos error code: a request type this server has no handler for.
@@ -55,8 +55,8 @@ pub struct Metadata {
     #[prost(string, tag = "8")]
     pub client_ip: String,
     /// Headers (authentication tokens, app name).
-    #[prost(map = "string, string", tag = "7")]
-    pub headers: HashMap<String, String>,
+    #[prost(btree_map = "string, string", tag = "7")]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// The one protobuf message of the Nacos gRPC API.
@@ -99,7 +99,7 @@ pub enum Message {
         /// How to render the reply.
         answer: Answer,
         /// The message's headers (`accessToken`, ...).
-        headers: HashMap<String, String>,
+        headers: BTreeMap<String, String>,
     },
     /// `ServerCheckRequest`: the host answers with its connection id.
     ServerCheck {
@@ -188,7 +188,7 @@ fn encode(kind: &str, body: Vec<u8>) -> Vec<u8> {
         metadata: Some(Metadata {
             r#type: kind.to_string(),
             client_ip: String::new(),
-            headers: HashMap::new(),
+            headers: BTreeMap::new(),
         }),
         body: Some(prost_types::Any {
             type_url: String::new(),

@@ -3,6 +3,8 @@
 
 mod view;
 
+pub(crate) use view::ClusterFilter;
+
 use crate::config::{Limits, Timings};
 use crate::model::{
     ClientId, ClientRecord, Instances, Publication, Revision, ServiceKey, ServiceMeta,
@@ -29,15 +31,41 @@ pub(crate) fn new_set<K>(seed: u64) -> Set<K> {
 pub(crate) struct Client {
     /// The replicated state.
     pub record: ClientRecord,
-    /// Last beat per publication (parallel to `record.publications`); meaningful on the
-    /// responsible member, reset to the time of receipt on replicas.
-    pub beats: SmallVec<[Timestamp; 1]>,
+    /// Beat clocks per publication (parallel to `record.publications`).
+    pub beats: SmallVec<[BeatClock; 1]>,
+    /// Services whose publications expired for lack of beats and were not registered again
+    /// since (see [`Record::Suspected`]): a member that heard them refutes their loss.
+    pub expired: Vec<ServiceKey>,
+    /// Revision of the client's last write this state includes (derived changes keep it).
+    pub written: Revision,
     /// Last renewal by a sync, a verify or a snapshot (replicas expire without it).
     pub renewed: Timestamp,
     /// Whether this member is responsible for the client (kept current by the node).
     pub owned: bool,
     /// Hashes of the id, computed once: see [`ClientHashes`].
     pub hashes: ClientHashes,
+}
+
+/// What one member knows about the beats of one publication.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BeatClock {
+    /// Where this member's beat check counts from: the last beat on the responsible member,
+    /// reset to the time of receipt or renewal on replicas and at a takeover.
+    pub check: Timestamp,
+    /// When this member last heard from the client about this publication itself (a beat it
+    /// executed or forwarded, or a write it executed): the evidence that refutes a suspicion.
+    /// `None` on a copy that only came from peers.
+    pub heard: Option<Timestamp>,
+}
+
+impl BeatClock {
+    /// A publication the client just wrote or beat for here.
+    pub fn heard(now: Timestamp) -> Self {
+        BeatClock {
+            check: now,
+            heard: Some(now),
+        }
+    }
 }
 
 /// Hashes of a client id that hot loops need for every client of every round.
@@ -105,10 +133,13 @@ pub(crate) struct ServiceEntry {
     pub empty_since: Option<Timestamp>,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Tombstone {
     pub revision: Revision,
     pub at: Timestamp,
+    /// Deleted for lack of beats (a suspicion: see [`Record::Expired`]): the services that
+    /// expired, and the revision of the last write the deleted state included.
+    pub expired: Option<(Vec<ServiceKey>, Revision)>,
 }
 
 /// Why a write was refused.
@@ -154,6 +185,7 @@ pub struct Registry {
     /// Services whose instance list changed since the push module last looked.
     pub(crate) changed: Set<ServiceKey>,
     instances: usize,
+    generation: u64,
     max_clients: usize,
     max_services: usize,
     max_instances_per_client: usize,
@@ -168,6 +200,7 @@ impl Registry {
             tombstones: new_map(seed ^ 2),
             changed: new_set(seed ^ 3),
             instances: 0,
+            generation: 0,
             max_clients: limits.max_clients,
             max_services: limits.max_services,
             max_instances_per_client: limits.max_instances_per_client,
@@ -219,6 +252,18 @@ impl Registry {
         self.instances
     }
 
+    /// A counter that every change of what the registry shows (clients, their revisions and
+    /// instances, tombstones, service settings) advances: a host can skip re-reading a
+    /// registry whose generation did not move.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Counts a change (see [`Registry::generation`]).
+    pub(crate) fn touch(&mut self) {
+        self.generation += 1;
+    }
+
     /// An order-independent fingerprint of every client and its revision, and every live
     /// service setting: two members with equal fingerprints hold the same data.
     pub fn fingerprint(&self) -> u64 {
@@ -261,11 +306,28 @@ impl Registry {
     /// The current record of `id` for replication: live state, or its tombstone.
     pub(crate) fn record_of(&self, id: &ClientId) -> Option<Record> {
         if let Some(c) = self.clients.get(id) {
-            return Some(Record::Client(c.record.clone()));
+            let rec = c.record.clone();
+            return Some(if c.expired.is_empty() {
+                Record::Client(rec)
+            } else {
+                Record::Suspected {
+                    client: rec,
+                    expired: c.expired.clone(),
+                    base: c.written,
+                }
+            });
         }
-        self.tombstones.get(id).map(|t| Record::Deleted {
-            id: id.clone(),
-            revision: t.revision,
+        self.tombstones.get(id).map(|t| {
+            let (id, revision) = (id.clone(), t.revision);
+            match &t.expired {
+                Some((expired, base)) => Record::Expired {
+                    id,
+                    revision,
+                    expired: expired.clone(),
+                    base: *base,
+                },
+                None => Record::Deleted { id, revision },
+            }
         })
     }
 
@@ -292,6 +354,7 @@ impl Registry {
     }
 
     fn unindex(&mut self, id: &ClientId, service: &ServiceKey, now: Timestamp) {
+        self.generation += 1;
         if let Some(entry) = self.services.get_mut(service) {
             entry.publishers.remove(id);
             if entry.publishers.is_empty() {
@@ -329,6 +392,8 @@ impl Registry {
                     hashes: ClientHashes::of(id),
                     record,
                     beats: SmallVec::new(),
+                    expired: Vec::new(),
+                    written: Revision::default(),
                     renewed: now,
                     owned: true,
                 },
@@ -354,7 +419,7 @@ impl Registry {
         let changed = match pos {
             Ok(i) => {
                 let p = &mut client.record.publications[i];
-                client.beats[i] = now;
+                client.beats[i] = BeatClock::heard(now);
                 if p.instances == instances {
                     false
                 } else {
@@ -372,12 +437,18 @@ impl Registry {
                         instances,
                     },
                 );
-                client.beats.insert(i, now);
+                client.beats.insert(i, BeatClock::heard(now));
                 true
             }
         };
         if changed {
             self.changed.insert(service.clone());
+        }
+        if let Ok(k) = client.expired.binary_search(service) {
+            client.expired.remove(k);
+        }
+        if changed || self.tombstones.contains_key(id) {
+            self.generation += 1;
         }
         // A client registered again after its deletion: its revision continues from the
         // tombstone's, which must go (a live client and its tombstone would both be verified).
@@ -395,11 +466,13 @@ impl Registry {
         }
     }
 
-    /// Removes what client `id` publishes in `service`. Returns whether it published there.
+    /// Removes what client `id` publishes in `service` (`expired`: for lack of beats, which
+    /// is remembered). Returns whether it published there.
     pub(crate) fn remove_publication(
         &mut self,
         id: &ClientId,
         service: &ServiceKey,
+        expired: bool,
         now: Timestamp,
     ) -> bool {
         let Some(client) = self.clients.get_mut(id) else {
@@ -410,16 +483,33 @@ impl Registry {
         };
         let p = client.record.publications.remove(i);
         client.beats.remove(i);
+        if expired {
+            if let Err(k) = client.expired.binary_search(service) {
+                client.expired.insert(k, service.clone());
+            }
+        }
         self.instances -= p.instances.len();
         self.unindex(id, service, now);
         true
     }
 
-    /// Removes a client entirely and leaves a tombstone at `revision`.
-    pub(crate) fn delete_client(&mut self, id: &ClientId, revision: Revision, now: Timestamp) {
+    /// Removes a client entirely and leaves a tombstone at `revision` (`expired`: the services
+    /// of a client deleted for lack of beats).
+    pub(crate) fn delete_client(
+        &mut self,
+        id: &ClientId,
+        revision: Revision,
+        expired: Option<(Vec<ServiceKey>, Revision)>,
+        now: Timestamp,
+    ) {
         self.forget_client(id, now);
-        self.tombstones
-            .insert(id.clone(), Tombstone { revision, at: now });
+        self.generation += 1;
+        let t = Tombstone {
+            revision,
+            at: now,
+            expired,
+        };
+        self.tombstones.insert(id.clone(), t);
     }
 
     /// Removes a client without a tombstone (a replica that expired). Returns whether it was held.
@@ -437,29 +527,61 @@ impl Registry {
     /// Applies a replicated record if it is newer than what is held.
     pub(crate) fn apply(&mut self, record: Record, now: Timestamp) -> Applied {
         match record {
-            Record::Client(rec) => self.apply_client(rec, now),
-            Record::Deleted { id, revision } => {
-                if self.known_revision(&id).is_some_and(|r| r >= revision) {
-                    if let Some(t) = self.tombstones.get(&id) {
-                        if t.revision == revision {
-                            return Applied::Same;
-                        }
-                    }
-                    return Applied::Stale;
-                }
-                self.delete_client(&id, revision, now);
-                Applied::Newer
-            }
+            Record::Client(rec) => self.apply_client(rec, Vec::new(), None, now),
+            Record::Suspected {
+                client,
+                expired,
+                base,
+            } => self.apply_client(client, expired, Some(base), now),
+            Record::Deleted { id, revision } => self.apply_deletion(id, revision, None, now),
+            Record::Expired {
+                id,
+                revision,
+                expired,
+                base,
+            } => self.apply_deletion(id, revision, Some((expired, base)), now),
             Record::ServiceMeta(meta) => self.apply_meta(meta, now),
         }
     }
 
-    fn apply_client(&mut self, mut rec: ClientRecord, now: Timestamp) -> Applied {
+    fn apply_deletion(
+        &mut self,
+        id: ClientId,
+        revision: Revision,
+        expired: Option<(Vec<ServiceKey>, Revision)>,
+        now: Timestamp,
+    ) -> Applied {
+        if self.known_revision(&id).is_some_and(|r| r >= revision) {
+            if let Some(t) = self.tombstones.get(&id) {
+                if t.revision == revision {
+                    return Applied::Same;
+                }
+            }
+            return Applied::Stale;
+        }
+        self.delete_client(&id, revision, expired, now);
+        Applied::Newer
+    }
+
+    fn apply_client(
+        &mut self,
+        mut rec: ClientRecord,
+        mut expired: Vec<ServiceKey>,
+        base: Option<Revision>,
+        now: Timestamp,
+    ) -> Applied {
         // Peers are members, but hold their data to the same shape as our own: sorted, one
         // publication per service, none without instances.
         rec.publications.sort_by(|a, b| a.service.cmp(&b.service));
         rec.publications.dedup_by(|a, b| a.service == b.service);
         rec.publications.retain(|p| !p.instances.is_empty());
+        expired.sort();
+        expired.dedup();
+        expired.retain(|s| {
+            rec.publications
+                .binary_search_by(|p| p.service.cmp(s))
+                .is_err()
+        });
         if let Some(t) = self.tombstones.get(&rec.id) {
             if t.revision >= rec.revision {
                 return Applied::Stale;
@@ -527,13 +649,30 @@ impl Registry {
                 self.changed.insert(p.service.clone());
             }
         }
-        let beats = rec.publications.iter().map(|_| now).collect();
+        // What this member heard from the client itself stays evidence whatever peers send.
+        let heard = |service: &ServiceKey| {
+            let prev = prev.as_ref()?;
+            let i = prev.find(service).ok()?;
+            prev.beats[i].heard
+        };
+        let beats = rec
+            .publications
+            .iter()
+            .map(|p| BeatClock {
+                check: now,
+                heard: heard(&p.service),
+            })
+            .collect();
+        self.generation += 1;
+        let written = base.unwrap_or(rec.revision);
         self.clients.insert(
             rec.id.clone(),
             Client {
                 hashes: ClientHashes::of(&rec.id),
                 record: rec,
                 beats,
+                expired,
+                written,
                 renewed: now,
                 owned: false,
             },
@@ -556,6 +695,7 @@ impl Registry {
                 let service = meta.service.clone();
                 entry.meta = Some(meta);
                 self.changed.insert(service);
+                self.generation += 1;
                 Applied::Newer
             }
         }
@@ -570,6 +710,7 @@ impl Registry {
         let service = meta.service.clone();
         entry.meta = Some(meta);
         self.changed.insert(service);
+        self.generation += 1;
         Ok(())
     }
 
@@ -600,7 +741,11 @@ impl Registry {
             let meta_dead = e.meta.as_ref().is_none_or(|m| m.deleted);
             !(idle_empty && meta_dead) || keep(k)
         });
-        (tombs, (before - self.services.len()) as u64)
+        let services = (before - self.services.len()) as u64;
+        if tombs + services > 0 {
+            self.generation += 1;
+        }
+        (tombs, services)
     }
 
     /// The consumer's view of a service.
@@ -608,6 +753,19 @@ impl Registry {
         &self,
         service: &ServiceKey,
         clusters: &str,
+        healthy_only: bool,
+        timings: &Timings,
+        cache_millis: u64,
+    ) -> crate::request::ServiceView {
+        let filter = ClusterFilter::parse(clusters);
+        view::list(self, service, &filter, healthy_only, timings, cache_millis)
+    }
+
+    /// [`Registry::list`] with a parsed filter.
+    pub(crate) fn list_filtered(
+        &self,
+        service: &ServiceKey,
+        clusters: &ClusterFilter,
         healthy_only: bool,
         timings: &Timings,
         cache_millis: u64,

@@ -218,7 +218,7 @@ fn garbage_collection_drops_old_tombstones_and_empty_services() {
     let id = ClientId::ip_port("1.1.1.1", 1);
     r.put_publication(&id, &svc("a"), smallvec![Instance::new("1.1.1.1", 1)], T)
         .unwrap();
-    r.delete_client(&id, rev(9), Timestamp::from_millis(1000));
+    r.delete_client(&id, rev(9), None, Timestamp::from_millis(1000));
     let d = core::time::Duration::from_secs(60);
     assert_eq!(
         r.collect_garbage(Timestamp::from_millis(30_000), d, d, |_| false),
@@ -264,6 +264,7 @@ fn tombstones_are_capped_under_churn() {
         r.delete_client(
             &ClientId::ip_port("1.1.1.1", p),
             rev(p as u64),
+            None,
             Timestamp::from_millis(p as u64),
         );
     }

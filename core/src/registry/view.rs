@@ -7,6 +7,7 @@ use crate::model::{
     Instance, ServiceKey, META_BEAT_INTERVAL, META_BEAT_TIMEOUT, META_DELETE_TIMEOUT,
 };
 use crate::request::{HostView, ServiceView};
+use smallvec::SmallVec;
 
 pub(super) fn host_view(service: &ServiceKey, i: &Instance, t: &Timings) -> HostView {
     HostView {
@@ -30,14 +31,38 @@ pub(super) fn host_view(service: &ServiceKey, i: &Instance, t: &Timings) -> Host
     }
 }
 
-fn cluster_matches(filter: &str, cluster: &str) -> bool {
-    filter.is_empty() || filter.split(',').any(|c| c.trim() == cluster)
+/// A cluster filter (`clusters=a,b` of a list or a subscription), split once: a subscription
+/// keeps it for every push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClusterFilter {
+    /// As given (what views show).
+    pub raw: String,
+    /// The cluster names, trimmed; none for an empty filter (every cluster).
+    names: SmallVec<[Box<str>; 2]>,
+}
+
+impl ClusterFilter {
+    pub fn parse(raw: &str) -> Self {
+        let names = if raw.is_empty() {
+            SmallVec::new()
+        } else {
+            raw.split(',').map(|c| c.trim().into()).collect()
+        };
+        ClusterFilter {
+            raw: raw.to_string(),
+            names,
+        }
+    }
+
+    fn matches(&self, cluster: &str) -> bool {
+        self.raw.is_empty() || self.names.iter().any(|c| **c == *cluster)
+    }
 }
 
 pub(super) fn list(
     reg: &Registry,
     service: &ServiceKey,
-    clusters: &str,
+    clusters: &ClusterFilter,
     healthy_only: bool,
     timings: &Timings,
     cache_millis: u64,
@@ -53,7 +78,7 @@ pub(super) fn list(
                 continue;
             };
             for inst in &client.record.publications[i].instances {
-                if inst.enabled && cluster_matches(clusters, &inst.cluster) {
+                if inst.enabled && clusters.matches(&inst.cluster) {
                     hosts.push(host_view(service, inst, timings));
                 }
             }
@@ -82,7 +107,7 @@ pub(super) fn list(
     }
     ServiceView {
         service: service.clone(),
-        clusters: clusters.to_string(),
+        clusters: clusters.raw.clone(),
         hosts,
         reach_protection_threshold: reach,
         cache_millis,

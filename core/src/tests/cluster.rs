@@ -366,40 +366,55 @@ fn a_replica_not_renewed_expires_after_three_minutes() {
     assert_eq!(net.hosts(0, "svc").len(), 1, "the owner keeps it");
 }
 
-#[test]
-fn verify_mismatch_resends_the_missing_client() {
-    let mut net = Net::new(2);
+/// Whether member 1 gets a client whose first sync was lost, within 12 s, when sync retries
+/// never come (their delay is an hour): only a verify round can repair it, if it runs.
+fn a_lost_sync_is_repaired(verify: bool) -> (bool, u64) {
+    let mut net = Net::with(2, |c| {
+        c.timings.sync_retry_min = Duration::from_secs(3600);
+        c.timings.sync_retry_max = Duration::from_secs(3600);
+        if !verify {
+            c.timings.verify_interval = Duration::from_secs(3600);
+        }
+    });
     let port = port_owned_by(&net, 0);
-    net.filter = Some(Box::new(|_, _, m| !matches!(m, PeerMsg::Sync { .. })));
+    let first = std::rc::Rc::new(std::cell::Cell::new(None));
+    let seen = first.clone();
+    net.filter = Some(Box::new(move |_, _, m| match m {
+        // the client's first sync is lost, later ones pass
+        PeerMsg::Sync { batch, .. } => match seen.get() {
+            None => {
+                seen.set(Some(*batch));
+                false
+            }
+            Some(lost) => *batch != lost,
+        },
+        _ => true,
+    }));
     net.request(0, register("svc", "10.9.9.9", port));
-    net.run_for(Duration::from_secs(1));
-    assert!(net.hosts(1, "svc").is_empty());
-    // let syncs through again but drop the retry's... simply heal: verify (every 5 s) repairs
-    net.filter = Some(Box::new(|_, _, m| !matches!(m, PeerMsg::SyncAck { .. })));
-    net.run_for(Duration::from_secs(6));
-    assert_eq!(net.hosts(1, "svc").len(), 1);
-    assert!(net.nodes[0].stats().verify_mismatches >= 1 || net.nodes[0].stats().sync_retries >= 1);
+    net.run_for(Duration::from_secs(12));
+    (
+        net.hosts(1, "svc").len() == 1,
+        net.nodes[0].stats().verify_mismatches,
+    )
 }
 
+/// Issue 11, defect 10: this test used to pass with verify disabled (a sync retry delivered
+/// the record). Now nothing but a verify round can repair the lost sync: the peer reports the
+/// client missing and the owner resends it; without verify it stays missing.
 #[test]
-fn verify_alone_repairs_a_missed_change() {
-    // Sync frames are lost and never retried (acks are forged by dropping nothing but the
-    // data); only the verify round can repair this.
-    let mut net = Net::with(2, |c| c.timings.sync_retry_min = Duration::from_secs(3600));
-    net.nodes[0].cfg.timings.sync_retry_max = Duration::from_secs(3600);
-    let port = port_owned_by(&net, 0);
-    net.filter = Some(Box::new(|_, _, m| !matches!(m, PeerMsg::Sync { .. })));
-    net.request(0, register("svc", "10.9.9.9", port));
-    net.run_for(Duration::from_secs(4));
-    net.filter = Some(Box::new(|_, _, m| {
-        !matches!(m, PeerMsg::Sync { batch: 1, .. })
-    }));
-    net.run_for(Duration::from_secs(8));
+fn verify_mismatch_resends_the_missing_client() {
+    let (repaired, mismatches) = a_lost_sync_is_repaired(true);
     assert!(
-        net.nodes[0].stats().verify_mismatches >= 1,
-        "verify found the gap"
+        repaired,
+        "the resend after the verify mismatch filled the gap"
     );
-    assert_eq!(net.hosts(1, "svc").len(), 1, "and the resend filled it");
+    assert!(mismatches >= 1, "the peer reported it missing");
+    let (repaired, mismatches) = a_lost_sync_is_repaired(false);
+    assert!(
+        !repaired,
+        "without verify nothing repairs it: the test isolates verify"
+    );
+    assert_eq!(mismatches, 0);
 }
 
 #[test]
@@ -907,4 +922,225 @@ fn inputs_fed_before_one_drain_sync_as_one_batch() {
     );
     net.run_for(Duration::from_millis(5));
     assert_eq!(net.hosts(1, "svc").len(), 20);
+}
+
+/// Issue 11, defect 1: one member of three is cut off for 45 s while clients keep beating to
+/// the other two. The cut-off member takes their beat checks over, hears nothing, marks them
+/// unhealthy and deletes them. When the partition heals, those expiry-derived changes must not
+/// win over the copies the majority side kept alive with beats: no member on the majority side
+/// may ever show a beating client missing or unhealthy, no beat may answer 20404, and the
+/// cut-off member holds them again once it is back.
+#[test]
+fn clients_beating_through_a_partition_survive_its_heal() {
+    let mut net = Net::new(3);
+    // Clients whose responsible member (in the full ring) is each of the three members.
+    let ports: Vec<u16> = (0..3)
+        .flat_map(|k| {
+            (1000..3000)
+                .filter(move |&p| crate::distro_hash(&format!("10.9.9.9:{p}")) as usize % 3 == k)
+                .take(3)
+        })
+        .collect();
+    for &port in &ports {
+        assert_eq!(net.request(0, register("svc", "10.9.9.9", port)), Reply::Ok);
+    }
+    net.run_for(Duration::from_millis(10));
+    let beat_all = |net: &mut Net, round: usize| {
+        for (k, &port) in ports.iter().enumerate() {
+            // to either member of the majority side; they forward to the responsible one
+            let at = (round + k) % 2;
+            let Reply::Beat { code, .. } = net.request(at, beat("svc", "10.9.9.9", port)) else {
+                panic!("not a beat reply")
+            };
+            assert_eq!(code, BEAT_OK, "beat of port {port} at member {at}: 20404");
+        }
+    };
+    let all_healthy = |net: &Net, i: usize| {
+        let hosts = net.hosts(i, "svc");
+        ports
+            .iter()
+            .all(|&p| hosts.iter().any(|h| h.port == p && h.healthy))
+    };
+    net.partition(0, 2, true);
+    net.partition(1, 2, true);
+    let mut round = 0;
+    // 45 s of partition, then 40 s after the heal; beats every 5 s, checks every 100 ms
+    for step in 0..850 {
+        if step == 450 {
+            assert!(
+                net.nodes[2].stats().instances_expired > 0,
+                "the cut-off member expired the clients it took over"
+            );
+            net.partition(0, 2, false);
+            net.partition(1, 2, false);
+        }
+        if step % 50 == 0 {
+            beat_all(&mut net, round);
+            round += 1;
+        }
+        net.run_for(Duration::from_millis(100));
+        for i in 0..2 {
+            assert!(
+                all_healthy(&net, i),
+                "member {i} lost a beating client at step {step}: {:?}",
+                net.hosts(i, "svc")
+            );
+        }
+    }
+    assert!(all_healthy(&net, 2), "the healed member holds them again");
+    let refuted: u64 = (0..2)
+        .map(|i| net.nodes[i].stats().suspicions_refuted)
+        .sum();
+    assert!(refuted > 0, "the majority side refuted the expiries");
+}
+
+/// Found by the simulator: a member that forwarded a beat and then stalled served it itself
+/// when it resumed (the forward had timed out meanwhile) and counted the beat as heard then,
+/// so it refuted an expiry of a client that had stopped long before. A beat counts from when
+/// the member received it.
+#[test]
+fn a_beat_served_after_a_stall_counts_from_when_it_was_received() {
+    let mut net = Net::new(2);
+    let port = port_owned_by(&net, 1);
+    assert_eq!(net.request(1, register("svc", "10.9.9.9", port)), Reply::Ok);
+    net.run_for(Duration::from_millis(10));
+    net.filter = Some(Box::new(|_, _, m| !matches!(m, PeerMsg::Forward { .. })));
+    let received = net.now;
+    let request = beat("svc", "10.9.9.9", port);
+    net.input(
+        0,
+        Input::Request {
+            now: received,
+            conn: ConnId(1),
+            id: RequestId(77),
+            request,
+        },
+    )
+    .unwrap();
+    // member 0 stalls for 20 s: its forward timeout fires only when it resumes
+    let resumed = received.plus(Duration::from_secs(20));
+    net.input(0, Input::Timeout(resumed)).unwrap();
+    assert_eq!(
+        net.nodes[0].stats().forward_timeouts,
+        1,
+        "served after the stall"
+    );
+    let id = ClientId::ip_port("10.9.9.9", port);
+    let held = net.nodes[0].registry().client(&id).unwrap().revision;
+    let expired = wire::Record::Expired {
+        id: id.clone(),
+        revision: Revision::expiry(held, 1),
+        expired: vec![svc("svc")],
+        base: held,
+    };
+    let frame = wire::encode_frame(&PeerMsg::Sync {
+        batch: 1,
+        records: vec![expired],
+    });
+    net.input(
+        0,
+        Input::PeerFrame {
+            now: resumed,
+            conn: ConnId(1_000_001),
+            frame: &frame[4..],
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        net.nodes[0].stats().suspicions_refuted,
+        0,
+        "a 20 s old beat"
+    );
+    assert!(net.nodes[0].registry().client(&id).is_none());
+}
+
+/// Issue 11, defect 4: sync keys queued for a DOWN peer were never dropped: 2,000 native
+/// connect/register/close cycles with a peer DOWN left 2,000 queued keys after every client
+/// and tombstone was gone. Keys of what is gone are dropped, so what waits for a peer is
+/// bounded by what the member holds, and what it holds still reaches the peer when it is back.
+#[test]
+fn keys_queued_for_a_down_peer_are_bounded_by_what_the_member_holds() {
+    let mut net = Net::with(2, |c| c.timings.tombstone_ttl = Duration::from_secs(10));
+    net.partition(0, 1, true);
+    net.run_for(Duration::from_secs(12));
+    assert_eq!(net.nodes[0].members()[1].state, "DOWN");
+    for k in 0..2_000u64 {
+        let conn = ConnId(100 + k);
+        net.open_native(0, conn);
+        net.native_request(
+            0,
+            conn,
+            register("svc", "10.4.4.4", 1 + (k % 60_000) as u16),
+        );
+        let now = net.now;
+        net.input(0, Input::ConnectionClosed { now, conn }).unwrap();
+    }
+    // responsible member 0 in the whole ring (the ring member 0 sees now is itself alone)
+    let port = (1000..2000)
+        .find(|&p| crate::distro_hash(&format!("10.9.9.9:{p}")).is_multiple_of(2))
+        .unwrap();
+    assert_eq!(
+        net.request(0, register("kept", "10.9.9.9", port)),
+        Reply::Ok
+    );
+    net.run_for(Duration::from_secs(20));
+    let peer = net.ids[1].clone();
+    assert_eq!(
+        net.nodes[0].outboxes.backlog(&peer),
+        1,
+        "only what still exists waits for the DOWN peer"
+    );
+    net.partition(0, 1, false);
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(
+        net.hosts(1, "kept").len(),
+        1,
+        "and reaches it when it is back"
+    );
+}
+
+/// Issue 11, defect 5: pair-by-pair verify frames were split by entry count only, so long ips
+/// made frames over the peer's frame limit (98,605 bytes with a 64 KiB limit); the receiver
+/// rejected them and the link broke every round. They are split by bytes, like sync and
+/// snapshot chunks.
+#[test]
+fn pair_by_pair_verify_frames_stay_within_the_frame_limit() {
+    let mut net = Net::with(2, |c| {
+        c.limits.max_frame_len = 64 << 10;
+        c.limits.verify_chunk_entries = 50_000;
+        no_beat_expiry(c);
+    });
+    let long = "10.".to_string() + &"1".repeat(300);
+    let ports: Vec<u16> = (1000..60000)
+        .filter(|&p| net.owner_of(&long, p) == 0)
+        .take(400)
+        .collect();
+    for &port in &ports {
+        net.request(0, register("svc", &long, port));
+    }
+    net.run_for(Duration::from_millis(10));
+    // member 1 silently loses every replica: the whole list goes pair by pair
+    let now = net.now;
+    for &port in &ports {
+        net.nodes[1]
+            .registry
+            .forget_client(&ClientId::ip_port(&long, port), now);
+    }
+    let sizes = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = sizes.clone();
+    net.filter = Some(Box::new(move |_, _, m| {
+        if let PeerMsg::Verify { .. } = m {
+            log.borrow_mut().push(wire::encode_frame(m).len());
+        }
+        true
+    }));
+    net.run_for(Duration::from_secs(6));
+    let sizes = sizes.borrow().clone();
+    assert!(!sizes.is_empty(), "verified pair by pair");
+    assert!(
+        sizes.iter().all(|&s| s <= 64 << 10),
+        "frames of {sizes:?} bytes"
+    );
+    assert_eq!(net.nodes[1].stats().rejected_frames, 0);
+    assert_eq!(net.hosts(1, "svc").len(), 400, "repaired");
 }

@@ -418,3 +418,164 @@ fn udp_subscribers_expire_without_list_calls() {
     // the filter decides which messages pass; a native peer message type is in scope
     let _ = PeerMsg::Ping { seq: 0 };
 }
+
+/// Issue 11, defect 3: a native subscription's cluster filter had no length limit (a 1 MB
+/// filter was accepted and kept per subscription). It is bounded like a list's, and a
+/// subscription with a filter gets exactly the instances of the clusters it names.
+#[test]
+fn a_native_subscription_filter_is_bounded_and_filters_its_pushes() {
+    let mut net = Net::new(1);
+    net.open_native(0, ConnId(9));
+    let subscribe = |clusters: String| Request::Subscribe {
+        service: svc("svc"),
+        clusters,
+    };
+    net.native_request(0, ConnId(9), subscribe("c".repeat(1 << 20)));
+    let Some((_, _, _, Reply::Error(e))) = net.replies.last() else {
+        panic!("a 1 MB filter is refused")
+    };
+    assert_eq!(e.status, 400);
+    net.native_request(0, ConnId(9), subscribe(" A ,B".into()));
+    assert!(matches!(
+        net.replies.last(),
+        Some((_, _, _, Reply::Service(_)))
+    ));
+    for (port, cluster) in [(1, "A"), (2, "B"), (3, "C")] {
+        let mut i = Instance::new("10.5.5.5", port);
+        i.cluster = cluster.into();
+        let register = Request::Register {
+            service: svc("svc"),
+            instance: i,
+        };
+        net.request(0, register);
+    }
+    net.run_for(Duration::from_millis(200));
+    let last = net.pushes.last().expect("pushed");
+    let mut clusters: Vec<&str> = last.3.hosts.iter().map(|h| &*h.cluster).collect();
+    clusters.sort();
+    assert_eq!(clusters, vec!["A", "B"]);
+}
+
+/// A standalone node with `subscribers` UDP subscribers, spread over 100 services, each with
+/// one push in flight (not acknowledged): returns the node and the `(addr, ack)` of every push,
+/// in the order they were sent.
+fn pending_udp_pushes(subscribers: u32) -> (Node, Vec<(std::net::SocketAddr, u64)>) {
+    let mut node = Node::new(Config::standalone("127.0.0.1:8848"), Timestamp::ZERO);
+    let drain = |node: &mut Node, pushes: &mut Vec<(std::net::SocketAddr, u64)>| loop {
+        match node.poll_output() {
+            Output::Push {
+                to: PushTarget::Udp { addr, ack },
+                ..
+            } => pushes.push((addr, ack)),
+            Output::Timeout(_) => return,
+            _ => {}
+        }
+    };
+    let mut pushes = Vec::new();
+    let now = Timestamp::from_millis(1);
+    let service = |k: u32| format!("svc-{}", k % 100);
+    for k in 0..subscribers {
+        let ip = std::net::Ipv4Addr::from(0x0a00_0000 + k);
+        let request = Request::List {
+            service: svc(&service(k)),
+            clusters: String::new(),
+            healthy_only: false,
+            udp_subscriber: Some((ip, 40_000).into()),
+        };
+        let input = Input::Request {
+            now,
+            conn: ConnId(1),
+            id: RequestId(1),
+            request,
+        };
+        node.handle_input(input).unwrap();
+        drain(&mut node, &mut pushes);
+    }
+    for k in 0..100 {
+        let input = Input::Request {
+            now,
+            conn: ConnId(1),
+            id: RequestId(2),
+            request: register(&service(k), "10.5.5.5", 1),
+        };
+        node.handle_input(input).unwrap();
+        drain(&mut node, &mut pushes);
+    }
+    node.handle_input(Input::Timeout(Timestamp::from_millis(100)))
+        .unwrap();
+    drain(&mut node, &mut pushes);
+    assert_eq!(pushes.len(), subscribers as usize);
+    (node, pushes)
+}
+
+/// How long acknowledging the last 1,000 pushes sent takes.
+fn time_to_ack(node: &mut Node, pushes: &[(std::net::SocketAddr, u64)]) -> Duration {
+    let last = &pushes[pushes.len() - 1_000..];
+    let data: Vec<String> = last
+        .iter()
+        .map(|(_, ack)| format!(r#"{{"type":"push-ack","lastRefTime":{ack},"data":""}}"#))
+        .collect();
+    let now = node.now();
+    let start = std::time::Instant::now();
+    for ((from, _), data) in last.iter().zip(&data) {
+        let input = Input::Datagram {
+            now,
+            from: *from,
+            data: data.as_bytes(),
+        };
+        node.handle_input(input).unwrap();
+        while !matches!(node.poll_output(), Output::Timeout(_)) {}
+    }
+    let took = start.elapsed();
+    assert_eq!(node.stats().push_acks, 1_000);
+    took
+}
+
+/// Issue 11, defect 6: every UDP ack searched the pending acks linearly and removed from the
+/// middle of a queue, so with many pushes in flight (up to `max_subscriptions`) anyone sending
+/// datagrams made the node do O(n) work each. Acknowledging 1,000 pushes among 100,000 pending
+/// takes about as long as among 1,000 (a linear search makes it about a hundred times longer;
+/// the bound is loose for a shared machine).
+#[test]
+fn a_udp_ack_costs_the_same_however_many_pushes_are_pending() {
+    let (mut few, few_pushes) = pending_udp_pushes(1_000);
+    let (mut many, many_pushes) = pending_udp_pushes(100_000);
+    let small = time_to_ack(&mut few, &few_pushes);
+    let large = time_to_ack(&mut many, &many_pushes);
+    assert!(
+        large < small * 10,
+        "1,000 acks: {small:?} among 1,000 pending, {large:?} among 100,000"
+    );
+}
+
+/// Issue 11, defect 9: a probe's timeout was only checked at the next connection scan, so a
+/// dead connection went 26 to 29 s after its last activity instead of waiting only for the
+/// probe (as Nacos waits for it within the scan). A probe has its own deadline: the connection
+/// closes when its probe timeout ends.
+#[test]
+fn an_unanswered_probe_closes_its_connection_at_its_own_deadline() {
+    let mut net = Net::new(1);
+    net.open_native(0, ConnId(9));
+    net.native_request(0, ConnId(9), register("svc", "10.4.4.4", 1));
+    net.run_for(Duration::from_secs(30));
+    let probed = net.probes.first().expect("probed").1;
+    let closed = net
+        .events
+        .iter()
+        .find(|(_, _, e)| {
+            matches!(
+                e,
+                Event::ClientRemoved {
+                    reason: "probe not answered",
+                    ..
+                }
+            )
+        })
+        .expect("closed")
+        .1;
+    assert_eq!(
+        closed.since(probed),
+        Timings::default().probe_timeout,
+        "probed at {probed:?}, closed at {closed:?}"
+    );
+}

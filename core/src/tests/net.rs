@@ -379,6 +379,27 @@ impl Net {
     }
 }
 
+/// Feeds `request` to a lone node (on connection 1) and drains it; returns the reply it gave
+/// at once, if any.
+pub fn ask(node: &mut Node, request: Request) -> Option<Reply> {
+    let now = node.now();
+    let input = Input::Request {
+        now,
+        conn: ConnId(1),
+        id: RequestId(1),
+        request,
+    };
+    node.handle_input(input).unwrap();
+    let mut reply = None;
+    loop {
+        match node.poll_output() {
+            Output::Reply { reply: r, .. } => reply = Some(r),
+            Output::Timeout(_) => return reply,
+            _ => {}
+        }
+    }
+}
+
 pub fn register(service: &str, ip: &str, port: u16) -> Request {
     Request::Register {
         service: svc(service),

@@ -427,3 +427,76 @@ fn probe_answers_can_come_as_an_input() {
         Err(Error::ApiMisuse(_))
     ));
 }
+
+fn list(node: &mut Node, name: &str, clusters: &str) -> Reply {
+    let request = Request::List {
+        service: ServiceKey::parse(None, None, name),
+        clusters: clusters.into(),
+        healthy_only: false,
+        udp_subscriber: None,
+    };
+    ask(node, request).expect("a reply")
+}
+
+/// Issue 11, defect 2: list views were cached for services that do not exist (anyone can
+/// list any name), the cache was bounded by entry count only, and a long cluster filter was
+/// accepted and kept. Only views of existing services are cached, within a byte budget, and
+/// a filter longer than the limit is refused.
+#[test]
+fn list_views_are_cached_only_for_existing_services_within_a_byte_budget() {
+    let mut cfg = Config::standalone("127.0.0.1:8848");
+    cfg.limits.max_view_cache_bytes = 64 << 10;
+    let mut node = Node::new(cfg, Timestamp::ZERO);
+    for k in 0..2_000 {
+        let Reply::Service(v) = list(&mut node, &format!("nobody-{k}"), "") else {
+            panic!("not a list reply")
+        };
+        assert!(v.hosts.is_empty());
+    }
+    assert_eq!(
+        node.views.len(),
+        0,
+        "views of unknown services are not kept"
+    );
+    let long = "c".repeat(node.config().limits.max_filter_len + 1);
+    let Reply::Error(e) = list(&mut node, "orders", &long) else {
+        panic!("a filter over the limit is refused")
+    };
+    assert_eq!(e.status, 400);
+    // existing services: cached, within the byte budget whatever the filters
+    let mut instance = Instance::new("10.0.0.1", 80);
+    instance.metadata.insert("blob".into(), "x".repeat(2000));
+    for k in 0..100 {
+        let request = Request::Register {
+            service: ServiceKey::parse(None, None, &format!("svc-{k}")),
+            instance: instance.clone(),
+        };
+        assert_eq!(ask(&mut node, request), Some(Reply::Ok));
+    }
+    for k in 0..100 {
+        for f in 0..8 {
+            list(&mut node, &format!("svc-{k}"), &format!("DEFAULT,f{f}"));
+        }
+    }
+    assert!(node.views.len() > 0, "existing services are cached");
+    assert!(
+        node.views.bytes() <= 64 << 10,
+        "{} bytes cached",
+        node.views.bytes()
+    );
+}
+
+/// Issue 11, defect 7, at the node: an invalid setting is refused when the node is built (a
+/// typed error from `try_new`, a panic naming the field from `new`), not at the first sync
+/// retry or cleanup that trips over it.
+#[test]
+fn a_node_is_not_built_from_settings_it_cannot_run_with() {
+    let mut cfg = Config::cluster("10.0.0.1:8848", &["10.0.0.1:8848", "10.0.0.2:8848"]);
+    cfg.timings.sync_retry_min = core::time::Duration::from_secs(5);
+    cfg.timings.sync_retry_max = core::time::Duration::from_secs(1);
+    let err = Node::try_new(cfg.clone(), Timestamp::ZERO).unwrap_err();
+    assert_eq!(err.field, "timings.sync_retry_min");
+    let panic = std::panic::catch_unwind(|| Node::new(cfg, Timestamp::ZERO)).unwrap_err();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("timings.sync_retry_min"), "{message}");
+}

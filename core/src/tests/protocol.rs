@@ -257,3 +257,292 @@ fn a_verify_answer_for_a_round_not_sent_by_this_run_is_ignored() {
         }
     }
 }
+
+fn beat_here(n: &mut Node, port: u16, service: &str) {
+    let request = Request::Beat {
+        service: svc(service),
+        ip: "10.6.6.6".into(),
+        port,
+        register: None,
+    };
+    ask(n, request);
+}
+
+fn advance(n: &mut Node, d: core::time::Duration) {
+    let now = n.now().plus(d);
+    n.handle_input(Input::Timeout(now)).unwrap();
+    while !matches!(n.poll_output(), Output::Timeout(_)) {}
+}
+
+fn suspected_unhealthy(port: u16, service: &str, time: u64) -> Record {
+    let Record::Client(mut c) = client(port, service, time) else {
+        unreachable!()
+    };
+    c.publications[0].instances[0].healthy = false;
+    Record::Client(c)
+}
+
+fn healthy_here(n: &Node, port: u16) -> Option<bool> {
+    n.registry()
+        .client(&ClientId::ip_port("10.6.6.6", port))
+        .map(|c| c.publications[0].instances[0].healthy)
+}
+
+/// Issue 11, defect 1, the rule itself: a suspicion (an unhealthy flip or an expiry made for
+/// lack of beats) is refuted by a member that heard the client beat within its beat timeout,
+/// with the client alive just above the suspicion's revision; without that evidence, or
+/// against a client's own deregistration, nothing is refuted.
+#[test]
+fn a_suspicion_is_refuted_only_by_a_member_that_heard_the_client() {
+    let mut n = node();
+    // port 1: only replicated here; port 2 and 3: beating here (the peer's link is down, so
+    // the beats are served here)
+    feed(
+        &mut n,
+        &sync(
+            1,
+            vec![
+                client(1, "s", 100),
+                client(2, "s", 100),
+                client(3, "s", 100),
+            ],
+        ),
+    );
+    beat_here(&mut n, 2, "s");
+    beat_here(&mut n, 3, "s");
+    advance(&mut n, core::time::Duration::from_secs(10));
+    feed(
+        &mut n,
+        &sync(
+            2,
+            vec![
+                suspected_unhealthy(1, "s", 101),
+                Record::Expired {
+                    id: ClientId::ip_port("10.6.6.6", 2),
+                    revision: Revision {
+                        time: 101,
+                        writer: 9,
+                    },
+                    expired: vec![svc("s")],
+                    base: Revision {
+                        time: 100,
+                        writer: 9,
+                    },
+                },
+                Record::Deleted {
+                    id: ClientId::ip_port("10.6.6.6", 3),
+                    revision: Revision {
+                        time: 101,
+                        writer: 9,
+                    },
+                },
+            ],
+        ),
+    );
+    assert_eq!(healthy_here(&n, 1), Some(false), "no evidence: applied");
+    assert_eq!(healthy_here(&n, 2), Some(true), "heard 10 s ago: refuted");
+    let rev = n
+        .registry()
+        .client(&ClientId::ip_port("10.6.6.6", 2))
+        .unwrap()
+        .revision;
+    assert_eq!(rev.time, 102, "just above the suspicion");
+    assert_eq!(
+        healthy_here(&n, 3),
+        None,
+        "a deregistration is never refuted"
+    );
+    assert_eq!(n.stats().suspicions_refuted, 1);
+    // evidence older than the beat timeout refutes nothing
+    advance(&mut n, core::time::Duration::from_secs(6));
+    feed(&mut n, &sync(3, vec![suspected_unhealthy(2, "s", 200)]));
+    assert_eq!(healthy_here(&n, 2), Some(false), "heard 16 s ago: applied");
+    assert_eq!(n.stats().suspicions_refuted, 1);
+}
+
+/// Health is decided by beats alone, so a member that heard an instance beat refutes its
+/// unhealthy state whatever record carries it (a client write made on top of a suspicion
+/// too); a publication it heard is restored only where the record names it as expired, never
+/// where it went by a deregistration.
+#[test]
+fn evidence_refutes_any_unhealthy_state_but_only_expired_removals() {
+    let mut n = node();
+    let two = |port: u16, time: u64| {
+        let Record::Client(mut c) = client(port, "s", time) else {
+            unreachable!()
+        };
+        let Record::Client(t) = client(port, "t", time) else {
+            unreachable!()
+        };
+        c.publications.extend(t.publications);
+        c
+    };
+    feed(
+        &mut n,
+        &sync(1, vec![client(4, "s", 100), Record::Client(two(5, 100))]),
+    );
+    beat_here(&mut n, 4, "s");
+    beat_here(&mut n, 5, "s");
+    beat_here(&mut n, 5, "t");
+    let Record::Client(written) = suspected_unhealthy(4, "s", 5_000) else {
+        unreachable!()
+    };
+    // port 5: "t" was deregistered, then "s" expired (and with it the client)
+    feed(
+        &mut n,
+        &sync(
+            2,
+            vec![
+                // a clock-revision write still showing the instance unhealthy
+                Record::Client(written),
+                Record::Expired {
+                    id: ClientId::ip_port("10.6.6.6", 5),
+                    revision: Revision {
+                        time: 5_000,
+                        writer: 9,
+                    },
+                    expired: vec![svc("s")],
+                    base: Revision {
+                        time: 4_000,
+                        writer: 9,
+                    },
+                },
+            ],
+        ),
+    );
+    assert_eq!(
+        healthy_here(&n, 4),
+        Some(true),
+        "the write's health refuted"
+    );
+    let rev = n
+        .registry()
+        .client(&ClientId::ip_port("10.6.6.6", 4))
+        .unwrap()
+        .revision;
+    assert_eq!(rev.time, 5_001, "just above the write");
+    assert_eq!(
+        services(&n, 5),
+        vec!["s".to_string()],
+        "the expired publication is back, the deregistered one stays gone"
+    );
+    assert_eq!(n.stats().suspicions_refuted, 2);
+    // an expiry from a member whose copy (at a write this member has seen) never had "t"
+    feed(&mut n, &sync(3, vec![Record::Client(two(6, 100))]));
+    beat_here(&mut n, 6, "s");
+    beat_here(&mut n, 6, "t");
+    let stale = Record::Expired {
+        id: ClientId::ip_port("10.6.6.6", 6),
+        revision: Revision {
+            time: 50,
+            writer: 9,
+        },
+        expired: vec![svc("s")],
+        base: Revision {
+            time: 40,
+            writer: 9,
+        },
+    };
+    feed(&mut n, &sync(4, vec![stale]));
+    let both = vec!["s".to_string(), "t".to_string()];
+    assert_eq!(
+        services(&n, 6),
+        both,
+        "older than held: stale, nothing changes"
+    );
+    let stale = Record::Expired {
+        id: ClientId::ip_port("10.6.6.6", 6),
+        revision: Revision {
+            time: 1_000_100,
+            writer: 9,
+        },
+        expired: vec![svc("s")],
+        base: Revision {
+            time: 100,
+            writer: 9,
+        },
+    };
+    feed(&mut n, &sync(5, vec![stale]));
+    assert_eq!(
+        services(&n, 6),
+        both,
+        "\"t\" restored though the expiry does not list it"
+    );
+    assert_eq!(n.stats().suspicions_refuted, 3);
+}
+
+/// Issue 11, defect 8: a peer repeating `SnapshotRequest { seq: 0 }` made this member list
+/// every key it holds each time. Chunk 0 asked again, or a new session of the same peer within
+/// a snapshot timeout (a loader asks one member once per attempt), is served from the list
+/// already made.
+#[test]
+fn repeated_snapshot_requests_do_not_list_every_key_each_time() {
+    let mut n = node();
+    n.handle_input(Input::Timeout(Timestamp::from_millis(61_000)))
+        .unwrap();
+    while !matches!(n.poll_output(), Output::Timeout(_)) {}
+    assert!(n.is_ready(), "the gate opened");
+    feed(
+        &mut n,
+        &sync(1, (0..50).map(|p| client(p, "s", 5)).collect()),
+    );
+    for _ in 0..1_000 {
+        feed(&mut n, &PeerMsg::SnapshotRequest { session: 7, seq: 0 });
+    }
+    assert_eq!(n.stats().snapshots_started, 1, "one list for one session");
+    assert_eq!(
+        n.stats().snapshot_chunks_served,
+        1_000,
+        "chunk 0, each time"
+    );
+    for session in 8..100 {
+        feed(&mut n, &PeerMsg::SnapshotRequest { session, seq: 0 });
+    }
+    assert_eq!(
+        n.stats().snapshots_started,
+        1,
+        "new sessions too soon: the same list"
+    );
+    assert_eq!(n.stats().snapshot_chunks_served, 1_092, "and answered");
+    let later = n.now().plus(Timings::default().snapshot_timeout);
+    n.handle_input(Input::Timeout(later)).unwrap();
+    while !matches!(n.poll_output(), Output::Timeout(_)) {}
+    feed(
+        &mut n,
+        &PeerMsg::SnapshotRequest {
+            session: 100,
+            seq: 0,
+        },
+    );
+    assert_eq!(n.stats().snapshots_started, 2);
+}
+
+/// Issue 11, defect 8: a peer-supplied revision at `u64::MAX` froze the client: every later
+/// write saturated at the same revision and never replicated again. A record whose revision
+/// lies further in the future than any clock can be is refused.
+#[test]
+fn a_revision_beyond_any_clock_is_refused() {
+    let mut n = node();
+    let frozen = |port| Record::Deleted {
+        id: ClientId::ip_port("10.6.6.6", port),
+        revision: Revision {
+            time: u64::MAX,
+            writer: 9,
+        },
+    };
+    feed(&mut n, &sync(1, vec![client(1, "s", u64::MAX), frozen(2)]));
+    assert!(services(&n, 1).is_empty(), "not applied");
+    assert!(n
+        .registry()
+        .tombstone(&ClientId::ip_port("10.6.6.6", 2))
+        .is_none());
+    assert!(n.stats().rejected_frames >= 2);
+    // the client can still be written, and its revisions advance
+    assert_eq!(ask(&mut n, register("s", "10.6.6.6", 1)), Some(Reply::Ok));
+    let rev = n
+        .registry()
+        .client(&ClientId::ip_port("10.6.6.6", 1))
+        .unwrap()
+        .revision;
+    assert!(rev.time < u64::MAX / 2);
+}

@@ -9,12 +9,14 @@ pub const WIRE_VERSION: u8 = 1;
 /// Bytes before the payload: 4 of length and 1 of version.
 pub const FRAME_HEADER_LEN: usize = 5;
 
-/// Encodes `msg` as one frame.
+/// Encodes `msg` as one frame, in one allocation: the buffer is sized exactly first, so it
+/// never grows and becomes the `Bytes` as it is.
 pub fn encode_frame<T: Serialize>(msg: &T) -> Bytes {
-    let mut buf = vec![0u8; FRAME_HEADER_LEN];
-    // Serializing our own message types into a Vec cannot fail.
-    let mut buf =
-        postcard::to_extend(msg, core::mem::take(&mut buf)).expect("serialize into a Vec");
+    // Serializing our own message types cannot fail.
+    let size = postcard::experimental::serialized_size(msg).expect("serializable");
+    let mut buf = Vec::with_capacity(FRAME_HEADER_LEN + size);
+    buf.resize(FRAME_HEADER_LEN, 0);
+    let mut buf = postcard::to_extend(msg, buf).expect("serialize into a Vec");
     let len = (buf.len() - 4) as u32;
     buf[..4].copy_from_slice(&len.to_be_bytes());
     buf[4] = WIRE_VERSION;
@@ -37,7 +39,8 @@ pub fn decode_payload<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError>
 /// Splits a byte stream into frame bodies; the host feeds it what it reads from a socket.
 ///
 /// The decoder never buffers more than one maximum-size frame: a length prefix above the limit
-/// is an error before any of that frame's payload is kept.
+/// is an error before any of that frame's payload is kept, and a prefix within it reserves
+/// nothing: the buffer grows with the bytes that arrive.
 #[derive(Debug)]
 pub struct FrameDecoder {
     buf: BytesMut,
@@ -81,7 +84,8 @@ impl FrameDecoder {
             return Err(FrameError::Truncated);
         }
         if self.buf.len() < 4 + len {
-            self.buf.reserve(4 + len - self.buf.len());
+            // No reserving ahead: memory follows the bytes that actually arrive (a bare
+            // header announcing a maximum-size frame costs nothing).
             return Ok(None);
         }
         self.buf.advance(4);
@@ -125,6 +129,33 @@ mod tests {
             d.next_frame(),
             Err(FrameError::TooLarge { len: 256, max: 16 })
         );
+    }
+
+    /// Issue 11, defect 8: a 4-byte header announcing a maximum-size frame made the decoder
+    /// reserve all of it at once, so a peer could make a node hold 16 MiB per connection with
+    /// 4 bytes. Memory grows with the bytes that actually arrive.
+    #[test]
+    fn a_header_alone_does_not_reserve_the_frame() {
+        let mut d = FrameDecoder::new(16 << 20);
+        d.extend(&(16u32 << 20).to_be_bytes());
+        d.extend(&[WIRE_VERSION]);
+        assert_eq!(d.next_frame(), Ok(None));
+        assert!(
+            d.buf.capacity() < 64 << 10,
+            "{} bytes reserved",
+            d.buf.capacity()
+        );
+        // and the frame still comes whole when it arrives
+        let mut d = FrameDecoder::new(16 << 20);
+        let frame = encode_frame(&vec![7u8; 200_000]);
+        for piece in frame.chunks(1000) {
+            d.extend(piece);
+            if d.buffered() < frame.len() {
+                assert_eq!(d.next_frame(), Ok(None));
+            }
+        }
+        let body = d.next_frame().unwrap().expect("complete");
+        assert_eq!(decode_payload::<Vec<u8>>(&body).unwrap().len(), 200_000);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Messages between members.
 
-use crate::model::{ClientId, ClientRecord, MemberId, Revision, ServiceMeta};
+use crate::model::{ClientId, ClientRecord, MemberId, Revision, ServiceKey, ServiceMeta};
 use crate::request::{Reply, Request};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,12 @@ pub struct Hello {
 }
 
 /// One replicated item: a client's state, a deleted client, or a service's settings.
+///
+/// A client's state comes in two kinds: what its writes made it ([`Record::Client`],
+/// [`Record::Deleted`]), and what its responsible member derived from not hearing its beats
+/// ([`Record::Suspected`], [`Record::Expired`]). The second kind is a *suspicion*: a member
+/// that heard the instance beat within its beat timeout refutes it (see the crate docs,
+/// "Suspicion and refutation").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Record {
     /// A live client's full state.
@@ -37,6 +43,56 @@ pub enum Record {
     },
     /// Service settings.
     ServiceMeta(ServiceMeta),
+    /// A live client's full state, which lost publications for lack of beats (they expired
+    /// on a responsible member and were not registered again since).
+    Suspected {
+        /// The state.
+        client: ClientRecord,
+        /// The services of the publications that expired.
+        expired: Vec<ServiceKey>,
+        /// Revision of the client's last write this state includes (the changes since were
+        /// derived from missing beats): a member holding a copy at least as new knows that
+        /// whatever else it holds was not deregistered.
+        base: Revision,
+    },
+    /// A client deleted by its responsible member for lack of beats (a tombstone, like
+    /// [`Record::Deleted`], that a member which heard it beat refutes).
+    Expired {
+        /// The client.
+        id: ClientId,
+        /// Revision of the deletion.
+        revision: Revision,
+        /// The services of its publications, every one of which expired.
+        expired: Vec<ServiceKey>,
+        /// Revision of the client's last write the deleted state included (see
+        /// [`Record::Suspected`]).
+        base: Revision,
+    },
+}
+
+impl Record {
+    /// The client this record is about (`None` for service settings).
+    pub fn client_id(&self) -> Option<&ClientId> {
+        match self {
+            Record::Client(c) | Record::Suspected { client: c, .. } => Some(&c.id),
+            Record::Deleted { id, .. } | Record::Expired { id, .. } => Some(id),
+            Record::ServiceMeta(_) => None,
+        }
+    }
+
+    /// The record's revision.
+    pub fn revision(&self) -> Revision {
+        match self {
+            Record::Client(c) | Record::Suspected { client: c, .. } => c.revision,
+            Record::Deleted { revision, .. } | Record::Expired { revision, .. } => *revision,
+            Record::ServiceMeta(m) => m.revision,
+        }
+    }
+
+    /// Whether the record was derived from missing beats (a suspicion that can be refuted).
+    pub fn is_suspicion(&self) -> bool {
+        matches!(self, Record::Suspected { .. } | Record::Expired { .. })
+    }
 }
 
 /// A message from one member to another.

@@ -278,6 +278,8 @@ fn build(args: Args, file: FileConfig) -> Result<ServerConfig, ConfigError> {
         let (name, value) = tuning::split_assignment("--limit", l)?;
         tuning::set_limit(&mut node.limits, &name, value)?;
     }
+    node.validate()
+        .map_err(|e| ConfigError::new(format!("invalid setting {e}")))?;
 
     let log = args
         .log_level

@@ -186,6 +186,20 @@ fn config_file_mistakes_are_clear_errors() {
 }
 
 #[test]
+fn settings_a_node_cannot_run_with_are_refused_naming_the_field() {
+    let err = parse(&[
+        "--timing",
+        "sync_retry_min_ms=5000",
+        "--timing",
+        "sync_retry_max_ms=1000",
+    ])
+    .unwrap_err();
+    assert!(err.to_string().contains("timings.sync_retry_min"), "{err}");
+    let err = parse(&["--limit", "max_clients=0"]).unwrap_err();
+    assert!(err.to_string().contains("limits.max_clients"), "{err}");
+}
+
+#[test]
 fn default_seeds_differ_between_calls() {
     let a = random_seed();
     std::thread::sleep(Duration::from_millis(1));

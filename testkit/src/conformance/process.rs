@@ -44,6 +44,16 @@ pub fn bad_command_line_exits_2(t: &Target) {
         (&["--limit", "max_clients=many"], "max_clients"),
         (&["--no-such-flag"], "--no-such-flag"),
         (&["--members", "127.0.0.1:1,127.0.0.1:2"], "127.0.0.1:8848"),
+        (&["--limit", "max_clients=0"], "limits.max_clients"),
+        (
+            &[
+                "--timing",
+                "sync_retry_min=5000",
+                "--timing",
+                "sync_retry_max=1000",
+            ],
+            "timings.sync_retry_min",
+        ),
     ];
     for (args, mentions) in cases {
         let out = t.command().args(*args).output().expect("run the binary");

@@ -102,7 +102,7 @@ impl Sim {
     /// A hung native client is closed by its member within the probe bound.
     pub(crate) fn check_hung(&self, found: &mut Vec<(&'static str, String)>) {
         let t = &self.cfg.timings;
-        let bound = t.conn_idle + t.probe_timeout + 2 * t.conn_scan_interval + self.slack();
+        let bound = t.conn_idle + t.conn_scan_interval + t.probe_timeout + self.slack();
         for s in &self.sessions {
             if s.hung_at.is_none() || s.closed.is_some() || !self.alive(s.member) {
                 continue;

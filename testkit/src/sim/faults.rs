@@ -106,7 +106,10 @@ impl Sim {
         }
         self.trace.note(self.now, format_args!("resume n{i}"));
         self.slots[i].paused = None;
+        self.slots[i].active_since = self.now;
         self.last_boot = self.now;
+        // Before the backlog: the checks after each of its inputs must not see a calm cluster.
+        self.disturb(Duration::ZERO);
         let backlog = std::mem::take(&mut self.slots[i].backlog);
         for input in backlog {
             if self.alive(i) {
@@ -115,7 +118,6 @@ impl Sim {
                 self.lost(i, input);
             }
         }
-        self.disturb(Duration::ZERO);
     }
 
     /// Cuts every link between groups `a` and `b`, both ways.
@@ -150,6 +152,7 @@ impl Sim {
     pub fn set_net(&mut self, p: NetParams) {
         self.trace.note(self.now, format_args!("net {p:?}"));
         self.net = p;
+        self.net_changed_at = self.now;
         self.disturb(Duration::ZERO);
     }
 
@@ -158,6 +161,7 @@ impl Sim {
         self.trace
             .note(self.now, format_args!("link n{from} -> n{to} net {p:?}"));
         self.links[from][to].params = p;
+        self.net_changed_at = self.now;
         self.disturb(Duration::ZERO);
     }
 
@@ -219,6 +223,12 @@ impl Sim {
             if !known {
                 self.break_link(i, j);
             } else if !old.contains(&j) {
+                // A member it did not know starts UP in its view.
+                let sees = &mut self.slots[i].sees;
+                if sees.len() <= j {
+                    sees.resize(j + 1, None);
+                }
+                sees[j] = Some(self.now);
                 if self.links[i][j].state == super::links::LinkState::Up {
                     self.deliver(i, NodeIn::PeerUp(j));
                 }
@@ -395,6 +405,7 @@ impl Sim {
         self.trace.note(self.now, format_args!("faults end"));
         self.heal_links();
         self.net = self.cfg.net.clone();
+        self.net_changed_at = self.now;
         for row in &mut self.links {
             for l in row.iter_mut() {
                 l.params = None;

@@ -2,11 +2,12 @@
 //! refused while it does not run), drain its outputs until `Timeout`, and carry them out.
 
 use super::clients::{ConnEv, IpEv};
+use super::world::ReqInfo;
 use super::world::{
     ClientRef, Ev, NodeIn, Sim, DIGEST_VARIANT, HTTP_CONN, PEER_CONN, VERIFY_VARIANT,
 };
 use bytes::Bytes;
-use distro_core::{ConnId, Event, Input, Output, PushTarget, Reply, RequestId};
+use distro_core::{ConnId, Event, Input, MemberState, Output, PushTarget, Reply, RequestId};
 
 impl Sim {
     /// Hands an input to node `i`: queued while it is paused, dropped (with the sender told)
@@ -24,7 +25,7 @@ impl Sim {
     /// An input that reached no node: tell whoever waits on it.
     pub(crate) fn lost(&mut self, i: usize, input: NodeIn) {
         match input {
-            NodeIn::PeerFrame { fwd: Some(c), .. } => self.write_settled(c),
+            NodeIn::PeerFrame { fwd: Some(f), .. } => self.write_settled(f.client),
             NodeIn::Request { id, .. } => self.request_lost(id, i),
             NodeIn::ConnOpened(conn) | NodeIn::ClientFrame(conn, _) => self.conn_refused(conn),
             NodeIn::ConnClosed(conn) => {
@@ -39,6 +40,7 @@ impl Sim {
     /// Feeds one input (or a timeout when `None`) to running node `i` and drains it.
     pub(crate) fn feed(&mut self, i: usize, input: Option<NodeIn>) {
         let now = self.now;
+        let ready = self.ready(i);
         let mut settled = None;
         let mut closed_session = None;
         let mut new_members = None;
@@ -54,7 +56,17 @@ impl Sim {
                 member: self.slots[j].id.clone(),
             },
             Some(NodeIn::PeerFrame { from, frame, fwd }) => {
-                settled = fwd;
+                settled = fwd.map(|f| f.client);
+                if let Some(f) = fwd {
+                    let fresh = f.creates && !self.holds_ip_client(i, f.client);
+                    let cl = &mut self.ip[f.client as usize];
+                    cl.last_heard = Some(now);
+                    if now.since(f.sent) > self.cfg.timings.forward_timeout || !ready || fresh {
+                        // Executed after its forwarder gave up and served it, or before this
+                        // member loaded its snapshot (see `sides`).
+                        cl.stale_write_at = Some(now);
+                    }
+                }
                 bytes = frame;
                 Input::PeerFrame {
                     now,
@@ -75,12 +87,30 @@ impl Sim {
                     frame: &bytes[4..],
                 }
             }
-            Some(NodeIn::Request { conn, id, request }) => Input::Request {
-                now,
-                conn,
-                id,
-                request,
-            },
+            Some(NodeIn::Request { conn, id, request }) => {
+                if let Some(&ReqInfo {
+                    client: ClientRef::Ip(c),
+                    sent,
+                    ..
+                }) = self.requests.get(&id.0)
+                {
+                    let fresh =
+                        super::links::request_creates(&request) && !self.holds_ip_client(i, c);
+                    let cl = &mut self.ip[c as usize];
+                    cl.last_heard = Some(now);
+                    if now.since(sent) > self.cfg.workload.request_timeout || !ready || fresh {
+                        // Executed after the client gave up on it and went elsewhere, or before
+                        // this member loaded its snapshot.
+                        cl.stale_write_at = Some(now);
+                    }
+                }
+                Input::Request {
+                    now,
+                    conn,
+                    id,
+                    request,
+                }
+            }
             Some(NodeIn::Datagram(from, data)) => {
                 bytes = data;
                 Input::Datagram {
@@ -106,6 +136,27 @@ impl Sim {
         self.drain(i);
         if let Some(members) = new_members {
             self.after_set_members(i, &members);
+        }
+        self.check_after_event(i);
+    }
+
+    /// The checks after an event that changed node `i`'s registry: when calm, every invariant
+    /// about what node `i` holds (so they hold at every event of a calm period, not only at
+    /// the samples); otherwise the beat sides of node `i`.
+    fn check_after_event(&mut self, i: usize) {
+        let Some(gen) = self.node(i).map(|n| n.registry().generation()) else {
+            return;
+        };
+        if self.slots[i].checked_gen == gen || !self.violations.is_empty() {
+            return;
+        }
+        self.slots[i].checked_gen = gen;
+        if self.is_calm() {
+            // (stronger than the beat-side check: every running member, no grace)
+            self.judged.event_checks += 1;
+            self.check_member(i);
+        } else {
+            self.check_sides(Some(i));
         }
     }
 
@@ -198,9 +249,36 @@ impl Sim {
                 format!("n{i} expired something before it was ready: {e:?}"),
             );
         }
-        if let Event::ClientRemoved { client, .. } = &e {
-            self.observe_removal(i, client);
+        match &e {
+            Event::ClientRemoved { client, .. } => self.observe_removal(i, client),
+            Event::SuspicionRefuted { client } => self.observe_refutation(i, client),
+            Event::Ready { .. } => self.slots[i].ready_at = Some(self.now),
+            Event::MemberStateChanged { member, state } => {
+                if let Some(j) = self.slot_of(member) {
+                    let now = self.now;
+                    let sees = &mut self.slots[i].sees;
+                    if sees.len() <= j {
+                        sees.resize(j + 1, None);
+                    }
+                    sees[j] = match state {
+                        MemberState::Down => None,
+                        _ => Some(sees[j].unwrap_or(now)),
+                    };
+                }
+            }
+            _ => {}
         }
+    }
+
+    /// Whether node `i` holds ip-port client `c` (live).
+    fn holds_ip_client(&self, i: usize, c: u32) -> bool {
+        let cl = &self.ip[c as usize];
+        let id = distro_core::ClientId::IpPort {
+            ip: cl.ip.clone(),
+            port: cl.port,
+        };
+        self.node(i)
+            .is_some_and(|n| n.registry().client(&id).is_some())
     }
 
     fn ready(&self, i: usize) -> bool {

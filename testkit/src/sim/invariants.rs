@@ -3,7 +3,11 @@
 //! * **Resurrection** (always): a client that stopped or deregistered, whose writes all
 //!   settled and whose deletion is known at revision `R`, is never held live at a revision
 //!   above `R`, and never again by a member that held its deletion (until that member
-//!   restarts with an empty memory).
+//!   restarts with an empty memory). For a client that stopped beating without
+//!   deregistering, only a copy that shows it healthy counts: an unhealthy one is a
+//!   suspicion another member derived from a stale copy during a split (its own expiry
+//!   removes it within the expiry bound), and a refutation that revives it must rest on a beat
+//!   heard within the beat timeout (checked when it happens).
 //! * **Convergence** (when calm): every client whose newest revision anywhere is older than
 //!   the settle slack is held identically by every running member (or by none, if the newest
 //!   is a deletion); every member is ready and sees every running member UP and the others DOWN.
@@ -15,7 +19,7 @@
 //!   `delete_timeout + beat_check_interval` (counted from when it settled, or from one verify
 //!   interval after the cluster became calm); a closed native client is gone at once, an orphan of a crashed
 //!   member within DOWN detection + `orphan_conn_expiry` + a cleanup interval; a hung native
-//!   client is closed within `conn_idle + probe_timeout + 2 conn_scan_interval`. (A member
+//!   client is closed within `conn_idle + conn_scan_interval + probe_timeout`. (A member
 //!   that starts while a member is dead sees it UP until its pings fail, so orphans count from
 //!   the last start too.)
 //! * **Subscribers** (at the end): every live subscriber's last view (native push, or v1 UDP
@@ -87,14 +91,9 @@ impl Sim {
     /// Samples every invariant that applies now.
     pub(crate) fn check(&mut self) {
         let calm = self.is_calm();
-        let (mut found, seen, deadlines, gone) = self.check_records(calm);
+        let (mut found, seen, deadlines, gone) = self.check_records(calm, None);
         self.newest_seen = seen;
-        for (g, i) in gone {
-            match g {
-                Gone::Ip(c) => self.ip[c as usize].gone_on |= 1 << i,
-                Gone::Session(s) => self.sessions[s as usize].gone_on |= 1 << i,
-            }
-        }
+        self.note_gone(gone);
         if calm {
             self.judged.calm_samples += 1;
             self.judged.expiry_deadlines += deadlines;
@@ -109,6 +108,30 @@ impl Sim {
         found.truncate(5);
         for (kind, detail) in found {
             self.violate(kind, detail);
+        }
+        self.check_sides(None);
+    }
+
+    /// After an event that changed member `i`'s registry in a calm period: the invariants
+    /// about what one member holds (no resurrection, no lost live client, the expiry bounds)
+    /// for member `i`. What spans members (convergence, member views) and what only time can
+    /// break is judged at the samples.
+    pub(crate) fn check_member(&mut self, i: usize) {
+        let (mut found, _, _, gone) = self.check_records(true, Some(i));
+        self.note_gone(gone);
+        found.sort();
+        found.truncate(5);
+        for (kind, detail) in found {
+            self.violate(kind, detail);
+        }
+    }
+
+    fn note_gone(&mut self, gone: Vec<(Gone, usize)>) {
+        for (g, i) in gone {
+            match g {
+                Gone::Ip(c) => self.ip[c as usize].gone_on |= 1 << i,
+                Gone::Session(s) => self.sessions[s as usize].gone_on |= 1 << i,
+            }
         }
     }
 
@@ -155,7 +178,7 @@ impl Sim {
     /// One pass over every record of every running member. Also returns the newest revision
     /// of every client with the time it was first seen (revision times are not write times:
     /// a derived change takes its base's time plus one).
-    fn check_records(&self, calm: bool) -> Found {
+    fn check_records(&self, calm: bool, only: Option<usize>) -> Found {
         let now = self.now;
         let mut found = Vec::new();
         let mut map: HashMap<&ClientId, Agg<'_>> = HashMap::default();
@@ -165,12 +188,18 @@ impl Sim {
         let mut deadlines = 0u64;
         let mut gone = Vec::new();
         for (i, node) in self.running() {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
             running_mask |= 1 << i;
             let reg = node.registry();
             for rec in reg.clients() {
-                let agg = map.entry(&rec.id).or_default();
-                agg.see(rec.revision, true);
-                agg.live.push((i, rec));
+                if only.is_none() {
+                    // (what convergence compares across members)
+                    let agg = map.entry(&rec.id).or_default();
+                    agg.see(rec.revision, true);
+                    agg.live.push((i, rec));
+                }
                 match &rec.id {
                     ClientId::IpPort { ip, port } => {
                         let Some(&c) = self.ip_index.get(&(ip.clone(), *port)) else {
@@ -186,6 +215,18 @@ impl Sim {
                             ip_holders[c as usize] |= 1 << i;
                         }
                         if cl.active {
+                            continue;
+                        }
+                        // A client that stopped beating (not deregistered) and shows up again
+                        // unhealthy is a suspicion some member derived from a stale copy, which
+                        // that member's own expiry removes within the expiry bound; a healthy
+                        // copy can only come from a write or a refutation (whose evidence
+                        // `observe_refutation` checks), and would be a resurrection.
+                        let any_healthy = rec
+                            .publications
+                            .iter()
+                            .any(|p| p.instances.iter().any(|x| x.healthy));
+                        if !cl.deregistered && !any_healthy {
                             continue;
                         }
                         if cl.settled_at.is_some() && cl.gone_on & (1 << i) != 0 {
@@ -264,7 +305,9 @@ impl Sim {
                 }
             }
             for (id, rev) in reg.tombstones() {
-                map.entry(id).or_default().see(rev, false);
+                if only.is_none() {
+                    map.entry(id).or_default().see(rev, false);
+                }
                 if let Some(g) = self.settled_deletion(id, rev) {
                     if reg.client(id).is_none() {
                         gone.push((g, i));
@@ -273,7 +316,7 @@ impl Sim {
             }
         }
         let mut seen = HashMap::with_capacity_and_hasher(map.len(), Default::default());
-        for (id, agg) in &map {
+        for (id, agg) in map.iter().filter(|_| only.is_none()) {
             if let Some((rev, _)) = agg.newest {
                 let since = match self.newest_seen.get(*id) {
                     Some((r, t)) if *r == rev => *t,
@@ -287,7 +330,7 @@ impl Sim {
         }
         // Convergence of every client whose newest revision is older than the settle slack.
         let running: Vec<usize> = self.running().map(|(i, _)| i).collect();
-        for (id, agg) in &map {
+        for (id, agg) in map.iter().filter(|_| only.is_none()) {
             let Some((rev, live)) = agg.newest else {
                 continue;
             };

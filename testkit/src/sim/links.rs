@@ -4,7 +4,7 @@
 //! `ConnectionClosed` lives here.
 
 use super::config::NetParams;
-use super::world::{Ev, NodeIn, Sim, PEER_CONN};
+use super::world::{Ev, Fwd, NodeIn, Sim, PEER_CONN};
 use bytes::Bytes;
 use core::time::Duration;
 use distro_core::wire::{decode_payload, PeerMsg};
@@ -36,9 +36,11 @@ pub(crate) struct Link {
     /// No frame of this generation is delivered before this (FIFO order, or the handshake first).
     pub floor: Timestamp,
     pub first_sent: bool,
-    pub held: Vec<(Bytes, Option<u32>)>,
+    pub held: Vec<(Bytes, Option<Fwd>)>,
     /// Network parameters of this link only (a slow link), instead of the global ones.
     pub params: Option<NetParams>,
+    /// When it last came up (or was healed from a blackhole).
+    pub up_at: Timestamp,
 }
 
 use distro_core::Timestamp;
@@ -95,6 +97,7 @@ impl Sim {
         }
         let link = &mut self.links[from][to];
         link.state = LinkState::Up;
+        link.up_at = self.now;
         link.gen += 1;
         link.floor = self.now;
         link.first_sent = false;
@@ -110,8 +113,8 @@ impl Sim {
         link.attempt += 1;
         let held: Vec<_> = link.held.drain(..).collect();
         for (_, fwd) in held {
-            if let Some(c) = fwd {
-                self.write_settled(c);
+            if let Some(f) = fwd {
+                self.write_settled(f.client);
             }
         }
         if matches!(was, LinkState::Up | LinkState::Blackholed) {
@@ -168,12 +171,13 @@ impl Sim {
                 match link.state {
                     LinkState::Blackholed => {
                         link.state = LinkState::Up;
+                        link.up_at = self.now;
                         let held: Vec<_> = link.held.drain(..).collect();
                         for (frame, fwd) in held {
                             // Scheduling counts the write again; then the held count goes.
                             self.schedule_frame(from, to, frame, fwd, false);
-                            if let Some(c) = fwd {
-                                self.write_settled(c);
+                            if let Some(f) = fwd {
+                                self.write_settled(f.client);
                             }
                         }
                     }
@@ -194,12 +198,17 @@ impl Sim {
         let Some(to) = self.slot_of(to) else {
             return;
         };
-        let fwd = self.forward_client(&frame);
+        let now = self.now;
+        let fwd = self.forward_client(&frame).map(|(client, creates)| Fwd {
+            client,
+            sent: now,
+            creates,
+        });
         match self.links[from][to].state {
             LinkState::Up => self.schedule_frame(from, to, frame, fwd, true),
             LinkState::Blackholed => {
-                if let Some(c) = fwd {
-                    self.write_pending(c);
+                if let Some(f) = fwd {
+                    self.write_pending(f.client);
                 }
                 self.links[from][to].held.push((frame, fwd));
             }
@@ -212,7 +221,7 @@ impl Sim {
         from: usize,
         to: usize,
         frame: Bytes,
-        fwd: Option<u32>,
+        fwd: Option<Fwd>,
         new: bool,
     ) {
         let p = self.links[from][to]
@@ -244,8 +253,8 @@ impl Sim {
                 at = at.max(link.floor);
             }
             let gen = link.gen;
-            if let Some(c) = fwd {
-                self.write_pending(c);
+            if let Some(f) = fwd {
+                self.write_pending(f.client);
             }
             let frame = frame.clone();
             self.at(
@@ -267,21 +276,22 @@ impl Sim {
         to: usize,
         gen: u32,
         frame: Bytes,
-        fwd: Option<u32>,
+        fwd: Option<Fwd>,
     ) {
         let link = &self.links[from][to];
         let live = matches!(link.state, LinkState::Up | LinkState::Blackholed) && link.gen == gen;
         if !live {
-            if let Some(c) = fwd {
-                self.write_settled(c);
+            if let Some(f) = fwd {
+                self.write_settled(f.client);
             }
             return;
         }
         self.deliver(to, NodeIn::PeerFrame { from, frame, fwd });
     }
 
-    /// The ip-port client a `Forward` frame writes for, if it is one.
-    fn forward_client(&self, frame: &[u8]) -> Option<u32> {
+    /// The ip-port client a `Forward` frame writes for, if it is one, and whether the write
+    /// creates the client where it is not held.
+    fn forward_client(&self, frame: &[u8]) -> Option<(u32, bool)> {
         if frame.get(5) != Some(&FORWARD_VARIANT) {
             return None;
         }
@@ -295,8 +305,21 @@ impl Sim {
             | Request::Beat { ip, port, .. } => (ip.clone(), *port),
             _ => return None,
         };
-        self.ip_index.get(&(ip, port)).copied()
+        let creates = request_creates(&request);
+        self.ip_index.get(&(ip, port)).map(|&c| (c, creates))
     }
+}
+
+/// Whether `request` registers an ip-port instance (creating its client where it is not held).
+pub(crate) fn request_creates(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Register { .. }
+            | Request::Beat {
+                register: Some(_),
+                ..
+            }
+    )
 }
 
 #[cfg(test)]

@@ -41,7 +41,11 @@
 //!
 //! ## Invariants
 //!
-//! Sampled every [`SimConfig::check_interval`] and once more at the end. A client that stops
+//! Checked after every event that changes a member's registry (during calm periods everything
+//! about what that member holds: no resurrection, no lost live client, the expiry bounds; the
+//! beat-side check always), sampled every [`SimConfig::check_interval`] for what spans members
+//! (convergence, member views) or only time can break (a bound running out), and once more
+//! at the end. A client that stops
 //! (or deregisters) counts as *settled* once every write it sent has taken effect or been lost
 //! (a request stuck in a paused member, a forward in flight, a frame held by a blackholed link
 //! can all take effect late). *Calm* means no fault is active and the last one ended at least
@@ -56,11 +60,16 @@
 //! * **No lost live client** (when calm): a beating ip-port client is held healthy by every
 //!   running member; a registered native client of a running member that answers probes is
 //!   held by every running member.
+//! * **No lost live client, beat side** (also during partitions and right after they heal):
+//!   a client beating through a member is held healthy, with every service, by that member
+//!   and by the members on its side of any partition, so a side that stopped hearing the
+//!   client cannot take it from the side that hears it (issue 11). See `sides.rs` for the
+//!   exact terms and what it leaves out.
 //! * **Expiry bounds** (when calm): a stopped ip-port client is unhealthy on its responsible
 //!   member within `beat_timeout + beat_check_interval` and gone everywhere within
 //!   `delete_timeout + beat_check_interval`; a closed native client is gone at once, an orphan
 //!   of a crashed member within DOWN detection + `orphan_conn_expiry` + a cleanup interval; a
-//!   hung native client is closed within `conn_idle + probe_timeout + 2 conn_scan_interval`.
+//!   hung native client is closed within `conn_idle + conn_scan_interval + probe_timeout`.
 //! * **Readiness gate** (always): a member sends no verify round and expires nothing before
 //!   its snapshot is loaded.
 //! * **Subscribers** (at the end, after a quiet minute): every live subscriber's last view
@@ -91,6 +100,7 @@ mod invariants;
 mod links;
 mod rng;
 mod runner;
+mod sides;
 mod trace;
 mod truth;
 mod world;

@@ -17,6 +17,10 @@ pub struct Judged {
     pub unhealthy_bounds: u64,
     /// Records of stopped or closed clients whose expiry deadline was checked while calm.
     pub expiry_deadlines: u64,
+    /// Member checks run after an event that changed its registry in a calm period.
+    pub event_checks: u64,
+    /// (live ip-port client, member on its side) pairs judged by the beat-side check.
+    pub side_judgements: u64,
 }
 
 /// What a clean run did.
@@ -53,7 +57,7 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {}: {} members, {}+{} clients, {:.0} s virtual in {:.2} s real ({:.0}x), {} steps, judged {}/{}/{}, trace {:016x}",
+            "seed {}: {} members, {}+{} clients, {:.0} s virtual in {:.2} s real ({:.0}x), {} steps, judged {}/{}/{}/{}/{}, trace {:016x}",
             self.seed,
             self.members,
             self.clients.0,
@@ -65,6 +69,8 @@ impl fmt::Display for Report {
             self.judged.calm_samples,
             self.judged.unhealthy_bounds,
             self.judged.expiry_deadlines,
+            self.judged.event_checks,
+            self.judged.side_judgements,
             self.trace_hash
         )
     }

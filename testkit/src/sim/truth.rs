@@ -159,7 +159,13 @@ impl Sim {
                 return;
             };
             let id = ClientId::ip_port(ip, port);
-            let rev = reg.tombstone(&id);
+            // A member may expire a stale copy (a derived deletion just above it) while a
+            // newer registration lives elsewhere: only a deletion newer than every live copy
+            // is the client's deletion.
+            let rev = reg.tombstone(&id).filter(|&r| {
+                self.registries()
+                    .all(|g| g.client(&id).is_none_or(|c| c.revision < r))
+            });
             let cl = &mut self.ip[c as usize];
             if cl.settled_at.is_some() {
                 cl.deleted_rev = cl.deleted_rev.max(rev);
@@ -188,6 +194,52 @@ impl Sim {
         if t.settled_at.is_some() && rev.is_some() {
             t.deleted_rev = t.deleted_rev.max(rev);
             t.record_id = Some(id);
+        }
+    }
+}
+
+impl Sim {
+    /// Node `i` refuted a suspicion of `client` (an `Event::SuspicionRefuted`): it heard the
+    /// client beat within the beat timeout. For a client that stopped, the expiry it refuted
+    /// is then no deletion to hold it to (the client expires again within one more beat
+    /// timeout); a refutation without that evidence (the client's last request reached a
+    /// member longer ago) is a violation.
+    pub(crate) fn observe_refutation(&mut self, i: usize, client: &str) {
+        let Some((ip, port)) = client
+            .strip_suffix("#true")
+            .and_then(|a| a.rsplit_once(':'))
+        else {
+            return;
+        };
+        let Ok(port) = port.parse::<u16>() else {
+            return;
+        };
+        let Some(&c) = self.ip_index.get(&(ip.into(), port)) else {
+            return;
+        };
+        let now = self.now;
+        let timeout = self.cfg.timings.beat_timeout + self.slack();
+        let id = ClientId::ip_port(ip, port);
+        let refuted = self
+            .node(i)
+            .and_then(|n| n.registry().client(&id))
+            .map(|r| r.revision);
+        let cl = &mut self.ip[c as usize];
+        let heard = cl.last_heard;
+        if heard.is_none_or(|t| now.since(t) > timeout) {
+            let detail = format!("n{i} refuted a suspicion of {client}, last heard at {heard:?}");
+            self.violate("refutation without evidence", detail);
+            return;
+        }
+        // The refutation is just above what it refutes, so it only ever supersedes a deletion
+        // below it: an expiry (a deregistration is far above, at its writer's clock). The
+        // client is alive again everywhere that deletion was.
+        if cl
+            .deleted_rev
+            .is_none_or(|d| refuted.is_some_and(|r| d < r))
+        {
+            cl.deleted_rev = None;
+            cl.gone_on = 0;
         }
     }
 }

@@ -35,7 +35,7 @@ pub(crate) enum NodeIn {
     PeerFrame {
         from: usize,
         frame: Bytes,
-        fwd: Option<u32>,
+        fwd: Option<Fwd>,
     },
     ConnOpened(ConnId),
     ConnClosed(ConnId),
@@ -49,6 +49,16 @@ pub(crate) enum NodeIn {
     Datagram(std::net::SocketAddr, Bytes),
 }
 
+/// A frame that carries a client's forwarded write: which client, and when the forwarder
+/// sent it (it gives up after the forward timeout and serves the write itself).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fwd {
+    pub client: u32,
+    pub sent: Timestamp,
+    /// A write that creates the client where it is not held (a register, a beat's body).
+    pub creates: bool,
+}
+
 /// Something that happens at a point of virtual time.
 #[derive(Debug)]
 pub(crate) enum Ev {
@@ -58,7 +68,7 @@ pub(crate) enum Ev {
         to: usize,
         gen: u32,
         frame: Bytes,
-        fwd: Option<u32>,
+        fwd: Option<Fwd>,
     },
     LinkConnect {
         from: usize,
@@ -122,6 +132,14 @@ pub(crate) struct Slot {
     pub last_crash: Option<Timestamp>,
     /// When its current node started.
     pub booted_at: Timestamp,
+    /// When its current node last started or resumed from a pause.
+    pub active_since: Timestamp,
+    /// When its current node became ready.
+    pub ready_at: Option<Timestamp>,
+    /// Per member slot: since when its node has seen that member not DOWN (`None`: DOWN).
+    pub sees: Vec<Option<Timestamp>>,
+    /// The registry generation of its node at the last check after an event.
+    pub checked_gen: u64,
     /// The member list its node has (slots), which its outgoing links follow.
     pub view: Vec<usize>,
 }
@@ -131,6 +149,8 @@ pub(crate) struct Slot {
 pub(crate) struct ReqInfo {
     pub client: ClientRef,
     pub member: usize,
+    /// When the client sent it.
+    pub sent: Timestamp,
 }
 
 /// Which client.
@@ -180,6 +200,11 @@ pub struct Sim {
     pub(crate) churn_until: Timestamp,
     pub(crate) faults_until: Timestamp,
     pub(crate) violations: Vec<Violation>,
+    /// When the beat-side check must look again (a member's grace for a missing client
+    /// ends). Kept out of the event queue, so that checking never changes the order of events.
+    pub(crate) side_recheck: Option<Timestamp>,
+    /// When the network (common or of one link) last changed.
+    pub(crate) net_changed_at: Timestamp,
     pub(crate) steps: u64,
     stalled_steps: u64,
     /// How often each kind of check judged something (to show the invariants were exercised).
@@ -224,6 +249,8 @@ impl Sim {
             churn_until: Timestamp::NEVER,
             faults_until: Timestamp::ZERO.plus(cfg.faults.until),
             violations: Vec::new(),
+            side_recheck: None,
+            net_changed_at: Timestamp::ZERO,
             steps: 0,
             stalled_steps: 0,
             judged: Default::default(),
@@ -323,6 +350,10 @@ impl Sim {
             crashed_at: None,
             last_crash: None,
             booted_at: Timestamp::ZERO,
+            active_since: Timestamp::ZERO,
+            ready_at: None,
+            sees: Vec::new(),
+            checked_gen: u64::MAX,
             view: Vec::new(),
         });
         for row in &mut self.links {
@@ -345,8 +376,15 @@ impl Sim {
             timings: self.cfg.timings.clone(),
             limits: self.cfg.limits.clone(),
         };
-        slot.node = Some(Node::new(cfg, self.now));
+        let node = Node::new(cfg, self.now);
+        slot.ready_at = node.is_ready().then_some(self.now);
+        slot.node = Some(node);
         slot.booted_at = self.now;
+        slot.active_since = self.now;
+        slot.checked_gen = u64::MAX;
+        // Members start seeing every peer UP (as Nacos does).
+        let n = self.slots.len();
+        self.slots[i].sees = vec![Some(self.now); n];
         self.last_boot = self.now;
         // A fresh member has seen no deletion yet.
         for c in &mut self.ip {
@@ -355,8 +393,8 @@ impl Sim {
         for t in &mut self.sessions {
             t.gone_on &= !(1 << i);
         }
-        slot.crashed_at = None;
-        slot.deadline = self.now;
+        self.slots[i].crashed_at = None;
+        self.slots[i].deadline = self.now;
         self.drain(i);
         for j in 0..self.slots.len() {
             if j != i {
@@ -377,6 +415,12 @@ impl Sim {
             let next_ev = self.queue.peek().map(|s| s.at).unwrap_or(Timestamp::NEVER);
             let (next_node, node) = self.next_timer();
             let next = next_ev.min(next_node);
+            if let Some(at) = self.side_recheck.filter(|&at| at <= next.min(until)) {
+                self.now = self.now.max(at);
+                self.side_recheck = None;
+                self.check_sides(None);
+                continue;
+            }
             if next > until {
                 self.now = self.now.max(until);
                 return;

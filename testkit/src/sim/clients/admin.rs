@@ -41,6 +41,7 @@ impl Sim {
                 ReqInfo {
                     client: ClientRef::Admin,
                     member,
+                    sent: self.now,
                 },
             );
             let lat = self.cfg.workload.client_latency;

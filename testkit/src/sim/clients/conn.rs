@@ -287,6 +287,7 @@ impl Sim {
             ReqInfo {
                 client: ClientRef::Conn(c),
                 member,
+                sent: self.now,
             },
         );
         self.conn_frame(c, &ClientMsg::Request { id, request });

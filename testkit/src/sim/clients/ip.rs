@@ -54,7 +54,10 @@ pub(crate) struct IpClient {
     pub step: usize,
     pub wake_gen: u32,
     pub outstanding: Option<RequestId>,
+    /// The member its requests go to (it forwards them to the responsible one).
     pub member: usize,
+    /// Since when its requests go to `member`.
+    pub member_since: Timestamp,
     // ---- ground truth ----
     /// Beating (or registering): it wants to be visible.
     pub active: bool,
@@ -69,6 +72,15 @@ pub(crate) struct IpClient {
     /// Every service registered and acknowledged (this incarnation).
     pub registered_at: Option<Timestamp>,
     pub last_beat_ok: Option<Timestamp>,
+    /// When a member last got one of its requests (directly or forwarded): the latest
+    /// evidence of life any member can hold.
+    pub last_heard: Option<Timestamp>,
+    /// When one of its writes was last executed where it may roll the client back: late, after
+    /// its sender gave up on it (a stalled member, a blackholed link), or by a member still
+    /// loading its snapshot, which writes from what little it holds (see `sides`).
+    pub stale_write_at: Option<Timestamp>,
+    /// Per member slot: since when it has lacked this live client (see `sides`).
+    pub missing_since: Vec<Option<Timestamp>>,
     /// After a deregistration asked for by a scenario: register again after this.
     pub comeback: Option<Duration>,
     pub coming_back: bool,
@@ -90,6 +102,7 @@ impl IpClient {
             wake_gen: 0,
             outstanding: None,
             member: 0,
+            member_since: Timestamp::ZERO,
             active: false,
             incarnation: 0,
             pending: 0,
@@ -99,6 +112,9 @@ impl IpClient {
             deregistered: false,
             registered_at: None,
             last_beat_ok: None,
+            last_heard: None,
+            stale_write_at: None,
+            missing_since: Vec::new(),
             comeback: None,
             coming_back: false,
             watch: None,
@@ -131,6 +147,16 @@ impl Sim {
             ClientRef::Admin => &mut self.fault_rng,
         };
         members[rng.index(members.len())]
+    }
+
+    /// Points the client's requests at another member of its choice.
+    pub(crate) fn move_ip_client(&mut self, c: u32) {
+        let m = self.pick_member(ClientRef::Ip(c));
+        let cl = &mut self.ip[c as usize];
+        if cl.member != m {
+            cl.member = m;
+            cl.member_since = self.now;
+        }
     }
 
     /// Registers the client's instances again (a beating client only).
@@ -178,7 +204,7 @@ impl Sim {
                 if self.ip[c as usize].outstanding == Some(id) =>
             {
                 self.ip[c as usize].outstanding = None;
-                self.ip[c as usize].member = self.pick_member(ClientRef::Ip(c));
+                self.move_ip_client(c);
                 self.ip_wake(c, Duration::from_millis(100));
             }
             _ => {} // a late answer to a request given up on
@@ -209,7 +235,7 @@ impl Sim {
                     .note(now, format_args!("ip{c} starts incarnation {inc}"));
                 // A (re)started application lists its watched service afresh.
                 self.udp_start(c);
-                self.ip[c as usize].member = self.pick_member(ClientRef::Ip(c));
+                self.move_ip_client(c);
                 self.ip_send(c);
             }
             IpPhase::Registering | IpPhase::Updating | IpPhase::Deregistering => self.ip_send(c),
@@ -264,7 +290,7 @@ impl Sim {
                 self.ip_send(c);
             }
             _ => {
-                self.ip[c as usize].member = self.pick_member(ClientRef::Ip(c));
+                self.move_ip_client(c);
                 self.ip_send(c);
             }
         }
@@ -311,6 +337,7 @@ impl Sim {
             ReqInfo {
                 client: ClientRef::Ip(c),
                 member,
+                sent: self.now,
             },
         );
         self.write_pending(c);
@@ -411,7 +438,7 @@ impl Sim {
                 _,
             ) => {
                 // An error answer: try again at another member a little later.
-                self.ip[c as usize].member = self.pick_member(ClientRef::Ip(c));
+                self.move_ip_client(c);
                 self.ip_wake(c, Duration::from_millis(500));
             }
             _ => {}

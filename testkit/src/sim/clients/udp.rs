@@ -64,6 +64,7 @@ impl Sim {
             ReqInfo {
                 client: ClientRef::Watch(c),
                 member,
+                sent: self.now,
             },
         );
         let lat = self.cfg.workload.client_latency;

@@ -3,7 +3,7 @@
 //! `cargo test` covers them without nightly features.
 //!
 //! The seeds are written by the ignored test `write_seeds`:
-//! `DISTRO_WRITE_SEEDS=1 cargo test -p distro-core --test fuzz_corpus -- --ignored`.
+//! `DISTRO_WRITE_SEEDS=1 cargo test -p distro-testkit --test core_fuzz_corpus -- --ignored`.
 
 use distro_core::fuzzing;
 use distro_core::wire::{encode_frame, ClientMsg, Hello, PeerMsg, Record, ServerMsg};
@@ -11,17 +11,11 @@ use distro_core::{
     ClientId, ClientRecord, Instance, MemberId, Publication, Reply, Request, RequestId, Revision,
     ServiceKey, ServiceMeta,
 };
-use std::path::{Path, PathBuf};
-
-fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target)
-}
+use distro_testkit::corpus::{corpus_dir, replay_corpus};
 
 /// Runs every file of the target's corpus; fails naming the file that panicked.
 fn replay(target: &str, run: fn(&[u8])) {
-    distro_core::fuzzing::replay_corpus(&corpus_dir(target), run);
+    replay_corpus(&corpus_dir(target), run);
 }
 
 #[test]
