@@ -511,10 +511,30 @@ impl Host {
                     request_id,
                     request,
                     answer,
-                    ..
+                    headers,
                 },
                 responder,
             ) => {
+                let users = &self.config.users;
+                let token = headers.get("accessToken").map(String::as_str).unwrap_or("");
+                if users.enabled()
+                    && !matches!(*request, distro_core::Request::Ping)
+                    && !users.check(token, self.clock.epoch_ms())
+                {
+                    self.stats.auth_refused += 1;
+                    let payload = grpc::error_response(&Rejected {
+                        request_id,
+                        code: grpc::FORBIDDEN,
+                        message: "authorization failed: no valid accessToken".into(),
+                    });
+                    match responder {
+                        Some(s) => respond(s, &payload),
+                        None => {
+                            g.send_on_bi(payload);
+                        }
+                    }
+                    return;
+                }
                 self.next_request += 1;
                 let id = RequestId(self.next_request);
                 let pending = match responder {

@@ -86,6 +86,13 @@ impl Host {
             let (req, used) = parsed;
             h.inbuf.drain(..used.min(h.inbuf.len()));
             h.request_started = if h.inbuf.is_empty() { None } else { Some(now) };
+            if self.config.users.enabled() && self.http_auth(conn, &req) {
+                // answered here: a login, or a request without a valid token
+                continue;
+            }
+            let Some(ConnKind::Http(h)) = self.conns.get_mut(&conn).map(|c| &mut c.kind) else {
+                return;
+            };
             match http::to_request(&req, Some(peer_addr), &self.api, &self.limits) {
                 Ok(request) => {
                     self.next_request += 1;
@@ -130,6 +137,62 @@ impl Host {
                 }
             }
         }
+    }
+
+    /// Client authentication of one request: answers a login, or refuses a request without a
+    /// valid token (403); `false` when the request goes on to the node.
+    fn http_auth(&mut self, conn: ConnId, req: &http::HttpRequest) -> bool {
+        let now_ms = self.clock.epoch_ms();
+        let path = req.path.as_str();
+        if path == "/nacos/v1/auth/login" || path == "/nacos/v1/auth/users/login" {
+            let user = req.params.get("username").unwrap_or("");
+            let password = req.params.get("password").unwrap_or("");
+            let (status, body) = match self.config.users.login(user, password, now_ms) {
+                Some(token) => (
+                    200,
+                    format!(
+                        r#"{{"accessToken":"{token}","tokenTtl":{},"globalAdmin":false,"username":"{}"}}"#,
+                        crate::users::TOKEN_TTL_S,
+                        user.replace(['"', '\\'], "")
+                    ),
+                ),
+                None => {
+                    self.stats.auth_refused += 1;
+                    (
+                        403,
+                        r#"{"code":403,"message":"unknown user or wrong password","data":null}"#
+                            .to_string(),
+                    )
+                }
+            };
+            if let Some(c) = self.conns.get_mut(&conn) {
+                http::render_json(status, body.as_bytes(), req.keep_alive, c.out.tail());
+                if !req.keep_alive {
+                    if let ConnKind::Http(h) = &mut c.kind {
+                        h.close_after_flush = true;
+                    }
+                }
+            }
+            return true;
+        }
+        if !crate::users::needs_token(path) {
+            return false;
+        }
+        let token = req
+            .params
+            .get("accessToken")
+            .or(req.access_token.as_deref())
+            .unwrap_or("");
+        if self.config.users.check(token, now_ms) {
+            return false;
+        }
+        self.stats.auth_refused += 1;
+        let err = ApiError {
+            status: 403,
+            message: "authorization failed: no valid accessToken".into(),
+        };
+        self.http_reject(conn, &err, req.keep_alive);
+        true
     }
 
     /// Writes an error response; without keep-alive the connection closes after it.

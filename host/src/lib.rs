@@ -60,6 +60,7 @@ mod route;
 mod stats;
 #[cfg(test)]
 mod tests;
+pub mod users;
 
 pub use client::{Client, ClientError};
 pub use clock::Clock;

@@ -18,6 +18,8 @@ pub struct RuntimeStats {
     pub peer_links_overflowed: u64,
     /// Peer connections refused for failed authentication.
     pub peers_refused: u64,
+    /// Client requests and logins refused by client authentication (403).
+    pub auth_refused: u64,
     /// gRPC messages answered with an `ErrorResponse` (undecodable, unknown type, bad JSON).
     pub grpc_rejected: u64,
     /// gRPC connections closed for an HTTP/2 protocol error.
@@ -36,6 +38,7 @@ impl RuntimeStats {
             ("slow_readers_closed", self.slow_readers_closed),
             ("peer_links_overflowed", self.peer_links_overflowed),
             ("peers_refused", self.peers_refused),
+            ("auth_refused", self.auth_refused),
             ("grpc_rejected", self.grpc_rejected),
             ("grpc_protocol_errors", self.grpc_protocol_errors),
         ];

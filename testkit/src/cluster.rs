@@ -26,7 +26,7 @@ pub mod http;
 mod native;
 mod udp;
 
-pub use grpc::{grpc_message, GrpcClient};
+pub use grpc::{grpc_message, grpc_message_with, GrpcClient};
 pub use http::{HttpConn, Response};
 pub use native::NativeClient;
 pub use udp::{UdpPush, UdpSubscriber};

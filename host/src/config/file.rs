@@ -39,6 +39,8 @@ pub struct FileConfig {
     pub cluster_name: Option<String>,
     /// File of accepted cluster secrets (relative to the config file).
     pub cluster_secret_file: Option<PathBuf>,
+    /// Users file of client authentication (relative to the config file).
+    pub auth_users_file: Option<PathBuf>,
     /// Seed of the node's randomness.
     pub seed: Option<u64>,
     /// Log filter.
@@ -75,7 +77,11 @@ impl FileConfig {
         let mut cfg = Self::parse(&text)
             .map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))?;
         if let Some(dir) = path.parent() {
-            for f in [&mut cfg.members_file, &mut cfg.cluster_secret_file] {
+            for f in [
+                &mut cfg.members_file,
+                &mut cfg.cluster_secret_file,
+                &mut cfg.auth_users_file,
+            ] {
                 if let Some(p) = f.as_ref().filter(|p| p.is_relative()) {
                     *f = Some(dir.join(p));
                 }

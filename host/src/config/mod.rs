@@ -75,6 +75,11 @@ pub struct Args {
     /// not authenticated].
     #[arg(long, value_name = "PATH")]
     pub cluster_secret_file: Option<PathBuf>,
+    /// Users file in htpasswd's bcrypt format (`user:$2y$...`, as `htpasswd -nbB` writes):
+    /// clients then log in and send an `accessToken` with every naming request [default:
+    /// none, clients are not authenticated, as in Nacos].
+    #[arg(long, value_name = "PATH")]
+    pub auth_users_file: Option<PathBuf>,
     /// Seed of the node's randomness [default: from the clock and the process id].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -145,6 +150,8 @@ pub struct ServerConfig {
     pub peer_write_buffer: usize,
     /// Accepted cluster secrets (empty: peers are not authenticated).
     pub cluster_secrets: crate::auth::Secrets,
+    /// Users of client authentication (empty: clients are not authenticated).
+    pub users: crate::users::Users,
     /// Shards asked for (`--shards`); `None` lets the runtime choose.
     pub shards: Option<u16>,
     /// CPUs to pin shards to (`--cpus`), empty for the runtime's choice.
@@ -287,6 +294,31 @@ fn build(args: Args, file: FileConfig) -> Result<ServerConfig, ConfigError> {
         .or_else(|| std::env::var("RUST_LOG").ok().filter(|s| !s.is_empty()))
         .unwrap_or_else(|| "info".to_string());
     let ms = Duration::from_millis;
+    let cluster_secrets = match args.cluster_secret_file.or(file.cluster_secret_file) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::new(format!("cluster secret file {}: {e}", path.display()))
+            })?;
+            let secrets = crate::auth::Secrets::parse(&text);
+            if !secrets.enabled() {
+                return Err(ConfigError::new(format!(
+                    "cluster secret file {} holds no secret",
+                    path.display()
+                )));
+            }
+            secrets
+        }
+        None => Default::default(),
+    };
+    let users = match args.auth_users_file.or(file.auth_users_file) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ConfigError::new(format!("users file {}: {e}", path.display())))?;
+            crate::users::Users::parse(&text, &cluster_secrets)
+                .map_err(|e| ConfigError::new(format!("users file {}: {e}", path.display())))?
+        }
+        None => Default::default(),
+    };
     Ok(ServerConfig {
         http,
         native,
@@ -315,22 +347,8 @@ fn build(args: Args, file: FileConfig) -> Result<ServerConfig, ConfigError> {
             .peer_write_buffer
             .or(file.peer_write_buffer)
             .unwrap_or(64 << 20),
-        cluster_secrets: match args.cluster_secret_file.or(file.cluster_secret_file) {
-            Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    ConfigError::new(format!("cluster secret file {}: {e}", path.display()))
-                })?;
-                let secrets = crate::auth::Secrets::parse(&text);
-                if !secrets.enabled() {
-                    return Err(ConfigError::new(format!(
-                        "cluster secret file {} holds no secret",
-                        path.display()
-                    )));
-                }
-                secrets
-            }
-            None => Default::default(),
-        },
+        cluster_secrets,
+        users,
         shards: match args.shards.or(file.shards) {
             Some(0) => return Err(ConfigError::new("--shards must be at least 1")),
             s => s,

@@ -24,17 +24,28 @@ pub struct GrpcClient {
     probes: Arc<AtomicU64>,
     closed: Arc<AtomicBool>,
     next_id: u64,
+    /// Sent as `accessToken` with every request, when set.
+    pub token: Option<String>,
     /// The connection id the server check answered.
     pub connection_id: String,
 }
 
 /// `payload` framed as one gRPC message.
 pub fn grpc_message(kind: &str, body: &Value) -> Bytes {
+    grpc_message_with(kind, body, None)
+}
+
+/// [`grpc_message`] with an `accessToken` in the metadata headers.
+pub fn grpc_message_with(kind: &str, body: &Value, token: Option<&str>) -> Bytes {
+    let mut headers = std::collections::BTreeMap::new();
+    if let Some(t) = token {
+        headers.insert("accessToken".to_string(), t.to_string());
+    }
     let p = Payload {
         metadata: Some(Metadata {
             r#type: kind.to_string(),
             client_ip: "127.0.0.1".into(),
-            headers: Default::default(),
+            headers,
         }),
         body: Some(prost_types::Any {
             type_url: String::new(),
@@ -104,7 +115,11 @@ impl GrpcClient {
             tokio::spawn(async move {
                 let _ = conn.await;
             });
-            let check = unary(&mut send, "ServerCheckRequest", &json!({"requestId": "0"})).await;
+            let check = unary(
+                &mut send,
+                grpc_message("ServerCheckRequest", &json!({"requestId": "0"})),
+            )
+            .await;
             assert_eq!(check.0, "ServerCheckResponse", "{check:?}");
             let connection_id = check.1["connectionId"].as_str().unwrap_or_default().to_string();
             let (resp, bi) = send
@@ -165,6 +180,7 @@ impl GrpcClient {
             probes,
             closed,
             next_id: 0,
+            token: None,
             connection_id,
         }
     }
@@ -174,8 +190,9 @@ impl GrpcClient {
         self.next_id += 1;
         body["requestId"] = json!(self.next_id.to_string());
         let send = &mut self.send;
+        let message = grpc_message_with(kind, &body, self.token.as_deref());
         self.rt
-            .block_on(async { tokio::time::timeout(REPLY_TIMEOUT, unary(send, kind, &body)).await })
+            .block_on(async { tokio::time::timeout(REPLY_TIMEOUT, unary(send, message)).await })
             .unwrap_or_else(|_| panic!("no answer to {kind} within {REPLY_TIMEOUT:?}"))
     }
 
@@ -222,17 +239,11 @@ impl GrpcClient {
 }
 
 /// One unary call: the message, then the single answer and the trailers.
-async fn unary(
-    send: &mut h2::client::SendRequest<Bytes>,
-    kind: &str,
-    body: &Value,
-) -> (String, Value) {
+async fn unary(send: &mut h2::client::SendRequest<Bytes>, message: Bytes) -> (String, Value) {
     let (resp, mut stream) = send
         .send_request(request("/Request/request"), false)
         .expect("send a request");
-    stream
-        .send_data(grpc_message(kind, body), true)
-        .expect("send the message");
+    stream.send_data(message, true).expect("send the message");
     let resp = resp.await.expect("an answer");
     let mut body = resp.into_body();
     let mut buf = BytesMut::new();

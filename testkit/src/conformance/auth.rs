@@ -135,3 +135,74 @@ pub fn cluster_secret_rotation(t: &Target) {
         }
     }
 }
+
+/// `nacos` with the password `nacos-check-password`, as `htpasswd -nbB` writes it.
+const USERS: &str = "nacos:$2y$05$qGeeSsO1tYWAZD8b/Z04..16pNlDtENec8LxB9FdgHiDA9VDlL5Oe\n";
+
+/// With a users file, naming requests need an `accessToken` from a login (v1 parameter or
+/// header, gRPC metadata header); a token one member issued works at every member; wrong
+/// passwords and missing tokens answer 403 and are counted; health and metrics stay open.
+pub fn client_auth_tokens(t: &Target) {
+    let users = secret_file("users", USERS);
+    let mut args = super::CLUSTER_TIMINGS.to_vec();
+    args.extend(["--auth-users-file", &users]);
+    // the cluster endpoints need a token too: no waiting on them here
+    let c = Cluster::start(t, 2, &args);
+    let list = "/nacos/v1/ns/instance/list?serviceName=authed";
+    assert_eq!(c.http(0, "GET", list).status, 403, "no token");
+    let r = c.http(
+        0,
+        "POST",
+        "/nacos/v1/auth/login?username=nacos&password=wrong",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = c.http(
+        0,
+        "POST",
+        "/nacos/v1/auth/users/login?username=nacos&password=nacos-check-password",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let login = r.json();
+    let token = login["accessToken"]
+        .as_str()
+        .expect("accessToken")
+        .to_string();
+    assert!(
+        login["tokenTtl"].as_u64() > Some(0) && login["globalAdmin"].is_boolean(),
+        "{login}"
+    );
+    let r = c.http(
+        0,
+        "POST",
+        &format!(
+            "/nacos/v1/ns/instance?serviceName=authed&ip=10.13.0.1&port=80&accessToken={token}"
+        ),
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+    // the other member accepts the token, as a header too
+    let mut conn = crate::cluster::HttpConn::connect(c.http_addr(1)).expect("connect");
+    conn.send(format!("GET {list} HTTP/1.1\r\nHost: x\r\naccessToken: {token}\r\n\r\n").as_bytes())
+        .expect("send");
+    let r = conn.read_response().expect("answer");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let forged = format!("{}0", &token[..token.len() - 1]);
+    let r = c.http(1, "GET", &format!("{list}&accessToken={forged}"));
+    assert_eq!(r.status, 403, "a forged token");
+    assert_eq!(
+        c.http(0, "GET", "/nacos/v1/console/health/liveness").status,
+        200
+    );
+    assert_eq!(c.http(0, "GET", "/metrics").status, 200);
+    // gRPC: refused without the token, served with it
+    let mut g = crate::cluster::GrpcClient::connect(c.native_addr(1));
+    let (kind, body) = g.register("authed", "10.13.0.2", 81);
+    assert_eq!(
+        (kind.as_str(), body["errorCode"].as_i64()),
+        ("ErrorResponse", Some(403)),
+        "{body}"
+    );
+    g.token = Some(token);
+    let (kind, _) = g.register("authed", "10.13.0.2", 81);
+    assert_eq!(kind, "InstanceResponse");
+    assert!(c.metric(0, "runtime_auth_refused") + c.metric(1, "runtime_auth_refused") >= 4);
+}

@@ -43,7 +43,7 @@ mod v1;
 use crate::cluster::Target;
 
 pub use api::{keep_alive_and_pipelining, standalone_crud};
-pub use auth::{cluster_secret_rotation, wrong_cluster_secret_never_joins};
+pub use auth::{client_auth_tokens, cluster_secret_rotation, wrong_cluster_secret_never_joins};
 pub use bad_input::{
     connection_limit, garbage_on_frame_ports_is_closed_and_counted,
     malformed_http_gets_400_and_close, oversized_head_and_body_are_refused, slow_reader_is_closed,
@@ -127,6 +127,7 @@ scenarios!($;
     grpc_bad_input_is_refused_and_counted,
     wrong_cluster_secret_never_joins,
     cluster_secret_rotation,
+    client_auth_tokens,
     signals_exit_0,
     bind_failure_exits_1,
     bad_command_line_exits_2,
