@@ -24,6 +24,7 @@
 mod grpc;
 pub mod http;
 mod native;
+mod proxy;
 mod udp;
 
 pub use grpc::{grpc_message, grpc_message_with, GrpcClient};
@@ -131,6 +132,9 @@ pub struct Cluster {
     extra: Vec<String>,
     members_arg: String,
     members: Vec<Member>,
+    /// With [`Cluster::start_partitionable`]: a proxy for every directed peer link
+    /// (from process, to process, proxy).
+    proxies: Vec<(usize, usize, proxy::LinkProxy)>,
 }
 
 impl Cluster {
@@ -150,13 +154,38 @@ impl Cluster {
         others: &[String],
         extra_args: &[&str],
     ) -> Cluster {
-        Self::start_processes(&[target.into()], n, others, extra_args)
+        Self::start_processes(&[target.into()], n, others, extra_args, false)
     }
 
     /// A cluster of one process per target (a mixed cluster: e.g. `distrod` and
     /// `distrod-glommio --shards 2`).
     pub fn start_mixed(targets: &[Target], extra_args: &[&str]) -> Cluster {
-        Self::start_processes(targets, targets.len(), &[], extra_args)
+        Self::start_processes(targets, targets.len(), &[], extra_args, false)
+    }
+
+    /// [`Cluster::start`] with every peer link through a proxy of the testkit's
+    /// (`--peer-address`), so that [`Cluster::partition`] can cut a process off the network.
+    pub fn start_partitionable(
+        target: impl Into<Target>,
+        n: usize,
+        extra_args: &[&str],
+    ) -> Cluster {
+        Self::start_processes(&[target.into()], n, &[], extra_args, true)
+    }
+
+    /// Cuts process `i` off from every other (its peer links blackholed both ways, as a
+    /// network link that went down), or heals it (the connections of the outage break, the
+    /// links reconnect). Client ports stay reachable.
+    pub fn partition(&self, i: usize, cut: bool) {
+        assert!(
+            !self.proxies.is_empty(),
+            "start the cluster with start_partitionable"
+        );
+        for (from, to, p) in &self.proxies {
+            if *from == i || *to == i {
+                p.set_cut(cut);
+            }
+        }
     }
 
     fn start_processes(
@@ -164,6 +193,7 @@ impl Cluster {
         n: usize,
         others: &[String],
         extra_args: &[&str],
+        proxied: bool,
     ) -> Cluster {
         let target = targets[0].clone();
         let binary = target.bin.clone();
@@ -188,6 +218,7 @@ impl Cluster {
                 extra: extra_args.iter().map(|s| s.to_string()).collect(),
                 members_arg,
                 members: Vec::new(),
+                proxies: Vec::new(),
             };
             for (i, port) in ports.iter().enumerate() {
                 let http: SocketAddr = ([127, 0, 0, 1], *port).into();
@@ -202,6 +233,9 @@ impl Cluster {
                     log: log_path(binary, i),
                 };
                 cluster.members.push(member);
+            }
+            if proxied {
+                cluster.add_proxies();
             }
             for i in 0..n {
                 cluster.spawn(i);
@@ -224,6 +258,26 @@ impl Cluster {
             cluster.kill_all();
         }
         panic!("could not find free ports in {START_ATTEMPTS} attempts; last log:\n{last_failure}");
+    }
+
+    /// A proxy for every directed link between members (each shard of the receiver), and the
+    /// `--peer-address` arguments that route the senders through them.
+    fn add_proxies(&mut self) {
+        for i in 0..self.members.len() {
+            let mut args = self.extra.clone();
+            for j in (0..self.members.len()).filter(|j| *j != i) {
+                let to = &self.members[j];
+                for k in 0..to.target.shards_per_process() as u16 {
+                    let upstream = SocketAddr::new(to.peer.ip(), to.peer.port() + k);
+                    let p = proxy::LinkProxy::start(upstream).expect("a link proxy");
+                    let id = distro_core::MemberId::of_shard(&to.http.to_string(), k);
+                    args.push("--peer-address".into());
+                    args.push(format!("{id}={}", p.addr));
+                    self.proxies.push((i, j, p));
+                }
+            }
+            self.members[i].args = Some(args);
+        }
     }
 
     /// Number of member processes.

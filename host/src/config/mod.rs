@@ -112,6 +112,10 @@ pub struct Args {
     /// Bytes queued for one peer link before it is dropped and reconnected [default: 64 MiB].
     #[arg(long, value_name = "BYTES")]
     pub peer_write_buffer: Option<usize>,
+    /// The peer address of a member where it is not its HTTP port + 1001 (+ shard): e.g.
+    /// `--peer-address 10.0.0.2:8848=10.1.0.2:7000` behind NAT or a proxy (repeatable).
+    #[arg(long = "peer-address", value_name = "MEMBER=IP:PORT")]
+    pub peer_addresses: Vec<String>,
     /// Shards (members) of a thread-per-core runtime, each pinned to a CPU; only
     /// `distrod-glommio` runs more than one [default: the number of online CPUs].
     #[arg(long, value_name = "N")]
@@ -148,6 +152,8 @@ pub struct ServerConfig {
     pub client_write_buffer: usize,
     /// Write buffer bound of a peer link.
     pub peer_write_buffer: usize,
+    /// Peer addresses given explicitly, by member (`--peer-address`).
+    pub peer_address_overrides: Vec<(MemberId, SocketAddr)>,
     /// Accepted cluster secrets (empty: peers are not authenticated).
     pub cluster_secrets: crate::auth::Secrets,
     /// Users of client authentication (empty: clients are not authenticated).
@@ -255,10 +261,28 @@ fn build(args: Args, file: FileConfig) -> Result<ServerConfig, ConfigError> {
     if standalone {
         members.clear();
     }
+    let mut peer_address_overrides = Vec::new();
+    for a in &args.peer_addresses {
+        let (member, addr) = a.split_once('=').ok_or_else(|| {
+            ConfigError::new(format!("--peer-address {a}: expected MEMBER=IP:PORT"))
+        })?;
+        let addr =
+            resolve(addr).map_err(|e| ConfigError::new(format!("--peer-address {a}: {e}")))?;
+        peer_address_overrides.push((MemberId::new(member.trim()), addr));
+    }
+    let overridden = |id: &MemberId| {
+        peer_address_overrides
+            .iter()
+            .find(|(m, _)| m == id)
+            .map(|(_, a)| *a)
+    };
     let mut peers = Vec::new();
     for m in members.iter().filter(|m| **m != self_id) {
         let id = MemberId::new(m);
-        let addr = peer_address(&id).map_err(|e| ConfigError::new(format!("member {m}: {e}")))?;
+        let addr = match overridden(&id) {
+            Some(a) => a,
+            None => peer_address(&id).map_err(|e| ConfigError::new(format!("member {m}: {e}")))?,
+        };
         peers.push((id, addr));
     }
 
@@ -347,6 +371,7 @@ fn build(args: Args, file: FileConfig) -> Result<ServerConfig, ConfigError> {
             .peer_write_buffer
             .or(file.peer_write_buffer)
             .unwrap_or(64 << 20),
+        peer_address_overrides,
         cluster_secrets,
         users,
         shards: match args.shards.or(file.shards) {
@@ -370,6 +395,13 @@ impl ServerConfig {
     /// The peer address of `member`: for a shard of this process, this process's peer port
     /// plus the shard number; for another process, its HTTP port + 1001 + the shard number.
     pub fn peer_address_of(&self, member: &MemberId) -> Result<SocketAddr, ConfigError> {
+        if let Some((_, a)) = self
+            .peer_address_overrides
+            .iter()
+            .find(|(m, _)| m == member)
+        {
+            return Ok(*a);
+        }
         if self.own_process(member) {
             let base = self.peer.port() - self.node.self_id.shard();
             let port = base

@@ -8,13 +8,13 @@ use crate::cluster::{wait_until, Cluster, NativeClient};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-const SVC: &str = "failover";
+pub(crate) const SVC: &str = "failover";
 /// How long the survivors are watched after the kill: past failure detection, the handover
 /// of beat checks, and a full `delete_timeout` after that.
 const WATCH: Duration = Duration::from_secs(7);
 
 /// v1 clients that beat at the surviving members (members 0 and 1), round robin.
-struct Beaters {
+pub(crate) struct Beaters {
     clients: Vec<(String, u16)>,
     last: Instant,
     turn: usize,
@@ -22,7 +22,7 @@ struct Beaters {
 
 impl Beaters {
     /// Two clients of each member's responsibility, so that the kill orphans some.
-    fn new(c: &Cluster) -> Self {
+    pub(crate) fn new(c: &Cluster) -> Self {
         let mut per_member = [0; 3];
         let mut clients = Vec::new();
         for k in 1..=250u16 {
@@ -48,7 +48,7 @@ impl Beaters {
     }
 
     /// Beats every client if 300 ms passed since the last round.
-    fn beat(&mut self, c: &Cluster) {
+    pub(crate) fn beat(&mut self, c: &Cluster) {
         if self.last.elapsed() < Duration::from_millis(300) {
             return;
         }
@@ -59,7 +59,7 @@ impl Beaters {
         self.last = Instant::now();
     }
 
-    fn addrs(&self) -> Vec<String> {
+    pub(crate) fn addrs(&self) -> Vec<String> {
         self.clients
             .iter()
             .map(|(ip, port)| format!("{ip}:{port}"))

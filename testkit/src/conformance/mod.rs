@@ -34,6 +34,7 @@ mod clients;
 mod failover;
 mod fuzz;
 mod grpc;
+mod partition;
 mod process;
 mod replication;
 pub mod runner;
@@ -59,6 +60,7 @@ pub use grpc::{
     grpc_bad_input_is_refused_and_counted, grpc_clients_register_subscribe_and_leave,
     grpc_unanswered_probes_close_the_connection,
 };
+pub use partition::partition_heals_without_losing_beating_clients;
 pub use process::{bad_command_line_exits_2, bind_failure_exits_1, signals_exit_0};
 pub use replication::{beat_expiry, ip_port_write_forwarded, three_members_replicate};
 
@@ -128,6 +130,7 @@ scenarios!($;
     wrong_cluster_secret_never_joins,
     cluster_secret_rotation,
     client_auth_tokens,
+    partition_heals_without_losing_beating_clients,
     signals_exit_0,
     bind_failure_exits_1,
     bad_command_line_exits_2,
