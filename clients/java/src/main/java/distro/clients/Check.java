@@ -66,9 +66,9 @@ public final class Check {
     }
 
     static String version() {
-        Package p = NamingService.class.getPackage();
+        Package p = Check.class.getPackage();
         String v = p == null ? null : p.getImplementationVersion();
-        return v == null ? System.getProperty("nacos.check.version", "?") : v;
+        return v == null ? "?" : v;
     }
 
     static NamingService client(String servers, String tag) throws Exception {
