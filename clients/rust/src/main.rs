@@ -10,8 +10,8 @@
 //! SERVERS: comma-separated HTTP addresses; default `$NACOS_SERVERS`, else 127.0.0.1:8848. The
 //! SDK connects to HTTP port + 1000 (its default). `$NACOS_GROUP`, `$NACOS_NAMESPACE` (default
 //! public), `$NACOS_CHECK_TIMEOUT` (seconds, default 30) as for the other SDK checks. The SDK has
-//! no shutdown call: a client closes its connection when the `NamingService` is dropped or the
-//! process exits.
+//! no shutdown call (and a dropped `NamingService` keeps its connection): a client closes its
+//! connection when the process exits.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -95,7 +95,7 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let deadline = Instant::now() + timeout();
-    let mut last = String::new();
+    let mut last;
     loop {
         match tokio::time::timeout(timeout(), probe()).await {
             Ok(Ok(got)) if got == want => {
@@ -251,18 +251,25 @@ async fn check(servers: String) {
         eventually("deregister", || query(a.clone(), s2.clone(), g()), Vec::<String>::new()).await;
     }
 
-    // A goes away (the SDK closes the connection when the last handle is dropped): B must see
-    // A's instances gone.
+    // nacos-sdk 0.8.3 has no shutdown, and dropping every `NamingService` handle leaves its
+    // connection open (its background tasks keep it: seen against r-nacos, A's instances were
+    // still listed 30 s after the drop). A client that closes is the process that exits, which
+    // .ci/grpc-client-check.sh checks (`close`, with `hold` mode). Here B only reads A's
+    // instances from another connection.
+    drop(b);
+    match client(&servers, "c").await {
+        Ok(c) => {
+            eventually(
+                "other-client-reads",
+                || query(c.clone(), s3.clone(), g()),
+                strs(&["10.0.0.3:8080", "10.0.0.4:8080"]),
+            )
+            .await;
+        }
+        Err(e) => report("client-c", false, &format!("{e:?}")),
+    }
+    println!("# close-removes: checked by the runner's close scenario (the SDK has no shutdown)");
     drop(a);
-    let b = match b {
-        Some(b) => b,
-        None => match client(&servers, "b").await {
-            Ok(b) => b,
-            Err(e) => return report("client-b", false, &format!("{e:?}")),
-        },
-    };
-    eventually("close-removes", || query(b.clone(), s1.clone(), g()), Vec::<String>::new()).await;
-    eventually("close-removes-batch", || query(b.clone(), s3.clone(), g()), Vec::<String>::new()).await;
 }
 
 async fn hold(service: String, ip: String, port: i32, servers: String) -> i32 {
