@@ -17,6 +17,11 @@ Options:
     --standalone       the servers are not one cluster: an instance is looked for only on the
                        member its client is connected to
     --require-all      an SDK whose program is not built is a failure (default: skipped, said)
+    --settle S         failover: S seconds after the redo was seen, look again on every survivor
+                       (default 0: not done). Until the survivors drop the dead member's
+                       connection clients (distrod: `orphan_conn_expiry`, 25 s), its replica of
+                       the instance is listed with or without the redo; e.g. pass the server
+                       `--timing orphan_conn_expiry=5000` and `--settle 10`
 
 Per SDK, each a line `PASS name` / `FAIL name - detail`, then `N passed, N failed` (exit 1 on any
 failure):
@@ -305,7 +310,8 @@ def start_rnacos(binary, n, timeout):
 # ---------------------------------------------------------------- scenarios
 
 class Runner:
-    def __init__(self, members, timeout, standalone):
+    def __init__(self, members, timeout, standalone, settle=0.0):
+        self.settle = settle
         self.members = members
         self.timeout = timeout
         self.standalone = standalone
@@ -478,6 +484,14 @@ class Runner:
             if ok:
                 say(f"# {sdk}: instance back on {len(scope())} live member(s) "
                     f"{time.monotonic() - t0:.1f} s after the kill")
+            if ok and self.settle > 0 and not self.standalone:
+                # until the survivors drop the dead member's connection clients, its replica of
+                # the instance hides whether the redo happened: look again after that
+                say(f"# {sdk}: settling {self.settle:.0f} s (past the survivors' orphan expiry)")
+                time.sleep(self.settle)
+                ok, state = self.wait_for("settled", self.on_members(service, True, addr, scope),
+                                          2 * self.timeout + 5)
+                report(f"{sdk}: {tag}-registered-after-settle", ok, str(state))
             members = scope()
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
@@ -504,6 +518,7 @@ def main():
     ap.add_argument("--scenarios", default="check,close,kill,failover")
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("--standalone", action="store_true")
+    ap.add_argument("--settle", type=float, default=0)
     ap.add_argument("--require-all", action="store_true")
     ap.add_argument("server", nargs=argparse.REMAINDER)
     a = ap.parse_args()
@@ -524,7 +539,7 @@ def main():
         standalone = a.standalone
     else:
         ap.error("give SERVER_BIN [ARGS...], --servers or --rnacos")
-    r = Runner(members, a.timeout, standalone)
+    r = Runner(members, a.timeout, standalone, a.settle)
     scenarios = a.scenarios.split(",")
     for n, sdk in enumerate(s for s in a.sdks.split(",") if s):
         if sdk not in SDKS:
