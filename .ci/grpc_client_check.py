@@ -371,12 +371,20 @@ class Runner:
         servers = self.servers(self.live()[:1] if self.standalone else self.live())
         with open(out_log, "w") as err:
             p = spawn(argv + ["check", servers], stdout=subprocess.PIPE, stderr=err, env=env)
-        closing = None
-        lines = []
+        closing = []
+
+        def relay(line):  # each line as it comes, so that a hang shows how far the program got
+            m = re.match(r"^(PASS|FAIL) (\S+)(?: - (.*))?$", line)
+            if m:
+                report(f"{sdk}: {m.group(2)}", m.group(1) == "PASS", m.group(3) or "")
+            elif re.match(r"^\d+ passed, \d+ failed$", line):
+                closing.append(line)
+            else:
+                say(f"  {sdk}| {line}")
 
         def pump():
             for raw in p.stdout:
-                lines.append(raw.decode(errors="replace").rstrip("\n"))
+                relay(raw.decode(errors="replace").rstrip("\n"))
         t = threading.Thread(target=pump, daemon=True)
         t.start()
         limit = 14 * self.timeout + 60
@@ -385,16 +393,10 @@ class Runner:
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
-            lines.append(f"FAIL run - killed after {limit:.0f} s")
+            t.join(5)
+            relay(f"FAIL run - killed after {limit:.0f} s")
         t.join(5)
-        for line in lines:
-            m = re.match(r"^(PASS|FAIL) (\S+)(?: - (.*))?$", line)
-            if m:
-                report(f"{sdk}: {m.group(2)}", m.group(1) == "PASS", m.group(3) or "")
-            elif re.match(r"^\d+ passed, \d+ failed$", line):
-                closing = line
-            else:
-                say(f"  {sdk}| {line}")
+        closing = closing[-1] if closing else None
         if closing is None or p.returncode != 0:
             report(f"{sdk}: program", False,
                    f"exit {p.returncode}, closing line {closing!r}; stderr tail:\n{tail(out_log, 25)}")
