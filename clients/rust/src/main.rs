@@ -30,7 +30,10 @@ static PASSED: AtomicUsize = AtomicUsize::new(0);
 static FAILED: AtomicUsize = AtomicUsize::new(0);
 
 fn env_or(k: &str, d: &str) -> String {
-    std::env::var(k).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| d.to_string())
+    std::env::var(k)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| d.to_string())
 }
 
 fn timeout() -> Duration {
@@ -77,7 +80,10 @@ fn instance(ip: &str, port: i32) -> ServiceInstance {
 }
 
 fn addrs(hosts: &[ServiceInstance]) -> Vec<String> {
-    let mut v: Vec<String> = hosts.iter().map(|h| format!("{}:{}", h.ip, h.port)).collect();
+    let mut v: Vec<String> = hosts
+        .iter()
+        .map(|h| format!("{}:{}", h.ip, h.port))
+        .collect();
     v.sort();
     v
 }
@@ -107,7 +113,11 @@ where
             Err(_) => last = "the call timed out".to_string(),
         }
         if Instant::now() > deadline {
-            report(name, false, &format!("wanted {want:?}, last {last} after {:?}", timeout()));
+            report(
+                name,
+                false,
+                &format!("wanted {want:?}, last {last} after {:?}", timeout()),
+            );
             return false;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -155,7 +165,10 @@ async fn wait_push(name: &str, rx: &mut mpsc::UnboundedReceiver<Vec<String>>, wa
                 report(
                     name,
                     false,
-                    &format!("no push with {want:?} within {:?}; pushes seen: {seen:?}", timeout()),
+                    &format!(
+                        "no push with {want:?} within {:?}; pushes seen: {seen:?}",
+                        timeout()
+                    ),
                 );
                 return;
             }
@@ -164,38 +177,66 @@ async fn wait_push(name: &str, rx: &mut mpsc::UnboundedReceiver<Vec<String>>, wa
 }
 
 async fn check(servers: String) {
-    let group = std::env::var("NACOS_GROUP").ok().filter(|g| !g.is_empty()).unwrap_or_else(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        format!("rust-{:08x}", nanos ^ std::process::id())
-    });
+    let group = std::env::var("NACOS_GROUP")
+        .ok()
+        .filter(|g| !g.is_empty())
+        .unwrap_or_else(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            format!("rust-{:08x}", nanos ^ std::process::id())
+        });
     let g = || Some(group.clone());
-    let (s1, s2, s3) = ("svc-a".to_string(), "svc-b".to_string(), "svc-batch".to_string());
-    println!("# rust nacos-sdk 0.8.3 servers={servers} namespace={} group={group}", namespace());
+    let (s1, s2, s3) = (
+        "svc-a".to_string(),
+        "svc-b".to_string(),
+        "svc-batch".to_string(),
+    );
+    println!(
+        "# rust nacos-sdk 0.8.3 servers={servers} namespace={} group={group}",
+        namespace()
+    );
     let a = match client(&servers, "a").await {
         Ok(a) => a,
         Err(e) => return report("client", false, &format!("{e:?}")),
     };
     let query = |c: NamingService, svc: String, group: Option<String>| async move {
         // get_all_instances without subscribing sends ServiceQueryRequest
-        c.get_all_instances(svc, group, Vec::new(), false).await.map(|h| addrs(&h))
+        c.get_all_instances(svc, group, Vec::new(), false)
+            .await
+            .map(|h| addrs(&h))
     };
 
     let mut i1 = instance("10.0.0.1", 8080);
     i1.metadata = HashMap::from([("sdk".to_string(), "rust".to_string())]);
     if step("register-two", a.register_instance(s1.clone(), g(), i1)).await
-        && step("register-two", a.register_instance(s2.clone(), g(), instance("10.0.0.2", 8080))).await
+        && step(
+            "register-two",
+            a.register_instance(s2.clone(), g(), instance("10.0.0.2", 8080)),
+        )
+        .await
     {
         report("register-two", true, "");
     }
-    eventually("query", || query(a.clone(), s1.clone(), g()), strs(&["10.0.0.1:8080"])).await;
-    eventually("query-second", || query(a.clone(), s2.clone(), g()), strs(&["10.0.0.2:8080"])).await;
+    eventually(
+        "query",
+        || query(a.clone(), s1.clone(), g()),
+        strs(&["10.0.0.1:8080"]),
+    )
+    .await;
+    eventually(
+        "query-second",
+        || query(a.clone(), s2.clone(), g()),
+        strs(&["10.0.0.2:8080"]),
+    )
+    .await;
     eventually(
         "select-instances",
         || async {
-            let h = a.select_instances(s1.clone(), g(), Vec::new(), true, true).await?;
+            let h = a
+                .select_instances(s1.clone(), g(), Vec::new(), true, true)
+                .await?;
             Ok::<_, nacos_sdk::api::error::Error>(addrs(&h))
         },
         strs(&["10.0.0.1:8080"]),
@@ -203,7 +244,12 @@ async fn check(servers: String) {
     .await;
 
     let batch = vec![instance("10.0.0.3", 8080), instance("10.0.0.4", 8080)];
-    if step("batch-register", a.batch_register_instance(s3.clone(), g(), batch)).await {
+    if step(
+        "batch-register",
+        a.batch_register_instance(s3.clone(), g(), batch),
+    )
+    .await
+    {
         eventually(
             "batch-register",
             || query(a.clone(), s3.clone(), g()),
@@ -225,20 +271,36 @@ async fn check(servers: String) {
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut b = None;
-    if step("subscribe", a.subscribe(s1.clone(), g(), Vec::new(), Arc::new(Pushes(tx)))).await {
+    if step(
+        "subscribe",
+        a.subscribe(s1.clone(), g(), Vec::new(), Arc::new(Pushes(tx))),
+    )
+    .await
+    {
         report("subscribe", true, "");
         match client(&servers, "b").await {
             Err(e) => report("client-b", false, &format!("{e:?}")),
             Ok(bb) => {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 while rx.try_recv().is_ok() {}
-                if step("push-on-register", bb.register_instance(s1.clone(), g(), instance("10.0.0.9", 9090)))
-                    .await
+                if step(
+                    "push-on-register",
+                    bb.register_instance(s1.clone(), g(), instance("10.0.0.9", 9090)),
+                )
+                .await
                 {
-                    wait_push("push-on-register", &mut rx, strs(&["10.0.0.1:8080", "10.0.0.9:9090"])).await;
+                    wait_push(
+                        "push-on-register",
+                        &mut rx,
+                        strs(&["10.0.0.1:8080", "10.0.0.9:9090"]),
+                    )
+                    .await;
                 }
-                if step("push-on-deregister", bb.deregister_instance(s1.clone(), g(), instance("10.0.0.9", 9090)))
-                    .await
+                if step(
+                    "push-on-deregister",
+                    bb.deregister_instance(s1.clone(), g(), instance("10.0.0.9", 9090)),
+                )
+                .await
                 {
                     wait_push("push-on-deregister", &mut rx, strs(&["10.0.0.1:8080"])).await;
                 }
@@ -247,8 +309,18 @@ async fn check(servers: String) {
         }
     }
 
-    if step("deregister", a.deregister_instance(s2.clone(), g(), instance("10.0.0.2", 8080))).await {
-        eventually("deregister", || query(a.clone(), s2.clone(), g()), Vec::<String>::new()).await;
+    if step(
+        "deregister",
+        a.deregister_instance(s2.clone(), g(), instance("10.0.0.2", 8080)),
+    )
+    .await
+    {
+        eventually(
+            "deregister",
+            || query(a.clone(), s2.clone(), g()),
+            Vec::<String>::new(),
+        )
+        .await;
     }
 
     // nacos-sdk 0.8.3 has no shutdown, and dropping every `NamingService` handle leaves its
@@ -281,7 +353,12 @@ async fn hold(service: String, ip: String, port: i32, servers: String) -> i32 {
             return 1;
         }
     };
-    match tokio::time::timeout(timeout(), c.register_instance(service.clone(), Some(group.clone()), instance(&ip, port))).await {
+    match tokio::time::timeout(
+        timeout(),
+        c.register_instance(service.clone(), Some(group.clone()), instance(&ip, port)),
+    )
+    .await
+    {
         Ok(Ok(())) => {}
         other => {
             eprintln!("register failed: {other:?}");
@@ -312,7 +389,9 @@ fn main() {
         _ => "check".to_string(),
     };
     let servers = |rest: &[String]| {
-        rest.first().cloned().unwrap_or_else(|| env_or("NACOS_SERVERS", "127.0.0.1:8848"))
+        rest.first()
+            .cloned()
+            .unwrap_or_else(|| env_or("NACOS_SERVERS", "127.0.0.1:8848"))
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -328,7 +407,12 @@ fn main() {
             eprintln!("bad port {}", args[2]);
             std::process::exit(2)
         });
-        let code = rt.block_on(hold(args[0].clone(), args[1].clone(), port, servers(&args[3..])));
+        let code = rt.block_on(hold(
+            args[0].clone(),
+            args[1].clone(),
+            port,
+            servers(&args[3..]),
+        ));
         std::process::exit(code);
     }
     let all = servers(&args);
